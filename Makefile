@@ -1,0 +1,45 @@
+# stagevote: `make run` serves on the embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run migrate test test-sqlite test-postgresql lint format clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/stagevote migrate
+
+run: migrate
+	$(BIN)/stagevote serve
+
+test: install lint test-sqlite test-postgresql
+
+test-sqlite: install
+	@echo "== tests on SQLite with the in-memory adapters"
+	STAGEVOTE_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -p no:cacheprovider
+
+test-postgresql: install
+	@echo "== tests on the real PostgreSQL and Redis"
+	STAGEVOTE_TEST_BACKEND=postgresql $(BIN)/pytest -n 2 -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

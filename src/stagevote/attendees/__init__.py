@@ -1,0 +1,1 @@
+"""Attendees: fans who join an event by SMS or the web, and confirm their phone."""

@@ -1,0 +1,33 @@
+"""Tables of the attendees domain: one attendee per (event, phone number)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from stagevote.core.db import Base, utcnow
+
+
+class Attendee(Base):
+    __tablename__ = "attendees"
+    __table_args__ = (
+        UniqueConstraint("event_id", "phone_number"),
+        CheckConstraint("confirmation_attempts >= 0", name="attempts_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    # E.164; NULL once the attendee's personal data was erased (their votes still count)
+    phone_number: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    language_pref: Mapped[str | None] = mapped_column(String(5))
+    joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    opted_out: Mapped[bool] = mapped_column(default=False)
+    pre_registered: Mapped[bool] = mapped_column(default=False)
+    confirmed_at: Mapped[dt.datetime | None]
+    confirmation_code_hash: Mapped[str | None] = mapped_column(String(255))
+    confirmation_expires_at: Mapped[dt.datetime | None]
+    confirmation_attempts: Mapped[int] = mapped_column(default=0)
+    erased_at: Mapped[dt.datetime | None]

@@ -1,0 +1,147 @@
+"""Errors as RFC 9457 problem details: the one place that turns a failure into an HTTP answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any, cast
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(dict[str, str]):
+    """One invalid field: `{"field": "voteConfig.votesPerRound", "message": "..."}`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field=field, message=message)
+
+
+class ProblemError(Exception):
+    """A failure the caller can act on; its class fixes the status and the problem type."""
+
+    status: int = 500
+    slug: str = "internal"
+    commit_session: bool = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        slug: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = headers or {}
+        if slug:
+            self.slug = slug
+
+
+class BadRequest(ProblemError):
+    status, slug = 400, "bad-request"
+
+
+class Unauthorized(ProblemError):
+    status, slug = 401, "unauthorized"
+
+    def __init__(self, detail: str = "Missing, invalid, expired or revoked credentials.", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(ProblemError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ProblemError):
+    status, slug = 409, "conflict"
+
+
+class Unprocessable(ProblemError):
+    status, slug = 422, "invalid-input"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> Unprocessable:
+        return cls(f"{field}: {message}", errors=[FieldError(field, message)])
+
+
+class TooManyRequests(ProblemError):
+    status, slug = 429, "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: Sequence[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:stagevote:problem:{slug or _default_slug(status)}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _default_slug(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "-")
+
+
+def _field_name(loc: Sequence[str | int]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(ProblemError, exc)
+    return problem_response(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=exc.headers)
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(RequestValidationError, exc)
+    errors = [FieldError(_field_name(e["loc"]), str(e["msg"])) for e in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem_response(422, detail or "Invalid input.", slug="invalid-input", errors=errors)
+
+
+async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+    exc = cast(StarletteHTTPException, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
+    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    return problem_response(500, "An unexpected error occurred; it has been logged.", slug="internal")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of the app, the framework's own included, a problem+json answer."""
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,39 @@
+"""Rate limits (moving window) on the `limits` library, in Redis or in memory."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from stagevote.core.errors import TooManyRequests
+
+
+class RateLimiter:
+    """Counts hits per (limit, identifiers) and refuses with 429 and `Retry-After` past the limit."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
+
+    @classmethod
+    def for_redis_url(cls, redis_url: str | None, *, prefix: str = "stagevote") -> RateLimiter:
+        if redis_url is None:
+            return cls(MemoryStorage())
+        uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+        return cls(RedisStorage(uri, implementation="redispy", key_prefix=prefix))
+
+    async def hit(self, limit: str, *identifiers: str, what: str) -> None:
+        """Count one attempt; raise TooManyRequests when `limit` is exceeded for `identifiers`."""
+        item = parse(limit)
+        if await self._strategy.hit(item, *identifiers):
+            return
+        stats = await self._strategy.get_window_stats(item, *identifiers)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequests(f"Too many {what}; try again in {retry_after} s.", retry_after=retry_after)
+
+    async def reset(self) -> None:
+        await self._storage.reset()

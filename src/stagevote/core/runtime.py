@@ -1,0 +1,68 @@
+"""The process-wide resources of one app (settings, database, cache, limiter, metrics) and their dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from stagevote.config import Settings
+from stagevote.core.cache import Cache, MemoryCache, RedisCache
+from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.metrics import Metrics
+from stagevote.core.ratelimit import RateLimiter
+
+
+@dataclass
+class Runtime:
+    """Everything a request may need beyond its own session; built once per app."""
+
+    settings: Settings
+    secret_key: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    cache: Cache
+    limiter: RateLimiter
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = create_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            secret_key=settings.resolved_secret_key(),
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=redis,
+            cache=RedisCache(redis) if redis is not None else MemoryCache(),
+            limiter=RateLimiter.for_redis_url(settings.redis_url),
+            metrics=Metrics(),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work; it ends (commit or rollback) before the answer is sent."""
+    async with unit_of_work(runtime.sessionmaker) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

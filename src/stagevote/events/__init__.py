@@ -1,0 +1,1 @@
+"""Events: lifecycle, vote configuration, rounds and sponsors."""

@@ -1,0 +1,291 @@
+"""The rules of events: lifecycle transitions, what may change in each status, rounds, sponsors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stagevote.auth import service as auth_service
+from stagevote.auth.models import Role
+from stagevote.auth.principal import Principal
+from stagevote.core.db import utcnow
+from stagevote.core.errors import Conflict, NotFound, Unprocessable
+from stagevote.events.models import Event, EventSponsor, EventStatus, Round, RoundStatus
+from stagevote.events.repository import EventRepository, RoundRepository, SponsorRepository
+from stagevote.events.schemas import EventCreate, EventUpdate, RoundConfig, VoteConfig
+
+Transition = Literal["publish", "start", "close", "archive"]
+
+TRANSITIONS: dict[Transition, tuple[frozenset[EventStatus], EventStatus]] = {
+    "publish": (frozenset({EventStatus.DRAFT}), EventStatus.PUBLISHED),
+    "start": (frozenset({EventStatus.PUBLISHED}), EventStatus.LIVE),
+    "close": (frozenset({EventStatus.LIVE}), EventStatus.CLOSED),
+    "archive": (frozenset({EventStatus.DRAFT, EventStatus.CLOSED}), EventStatus.ARCHIVED),
+}
+
+_ALL_FIELDS = frozenset(EventUpdate.model_fields)
+# What an organizer may still change in each status; sending a field unchanged is always fine.
+EDITABLE: dict[EventStatus, frozenset[str]] = {
+    EventStatus.DRAFT: _ALL_FIELDS,
+    EventStatus.PUBLISHED: _ALL_FIELDS,
+    EventStatus.LIVE: frozenset({"title", "venue", "end_date", "vote_config"}),
+    EventStatus.CLOSED: frozenset({"title", "venue"}),
+    EventStatus.ARCHIVED: frozenset(),
+}
+# Rules fans are voting under: fixed once the event is live.
+_FIXED_WHILE_LIVE = ("votes_per_round", "allow_vote_change", "require_confirmation", "sms_voting")
+KEYWORD_TAKEN = "This keyword is already used by another event that is not archived."
+
+
+def vote_config_of(event: Event) -> VoteConfig:
+    return VoteConfig.model_validate(event.vote_config)
+
+
+def _stored(config: VoteConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", by_alias=True)
+
+
+async def create_event(*, session: AsyncSession, principal: Principal, data: EventCreate) -> Event:
+    events = EventRepository(session)
+    if await events.keyword_taken(data.keyword):
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken")
+    event = Event(
+        title=data.title,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        venue=data.venue,
+        access_type=data.access_type.value,
+        keyword=data.keyword,
+        default_language=data.default_language,
+        vote_config=_stored(data.vote_config),
+        status=EventStatus.DRAFT.value,
+        created_by=principal.user_id,
+    )
+    try:
+        await events.add(event)
+    except IntegrityError as exc:  # a concurrent create took the keyword between check and insert
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    await _sync_rounds(session=session, event=event, old=None, new=data.vote_config)
+    return event
+
+
+async def list_events(
+    *,
+    session: AsyncSession,
+    principal: Principal | None,
+    status: EventStatus | None,
+    starts_before: dt.datetime | None,
+    ends_after: dt.datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Event], int]:
+    return await EventRepository(session).list_readable(
+        principal, status=status, starts_before=starts_before, ends_after=ends_after, limit=limit, offset=offset
+    )
+
+
+async def get_event(*, session: AsyncSession, principal: Principal | None, event_id: int) -> Event:
+    """The event if this caller may see it; 404 otherwise (a draft does not exist for the public)."""
+    event = await EventRepository(session).get_readable(event_id, principal)
+    if event is None:
+        raise NotFound(f"No event {event_id}.")
+    return event
+
+
+async def get_event_for_change(*, session: AsyncSession, event_id: int) -> Event:
+    """The event, locked for this unit of work, for a caller already allowed to change it."""
+    event = await EventRepository(session).get_for_update(event_id)
+    if event is None:
+        raise NotFound(f"No event {event_id}.")
+    return event
+
+
+async def update_event(*, session: AsyncSession, event_id: int, changes: EventUpdate) -> Event:
+    event = await get_event_for_change(session=session, event_id=event_id)
+    status = EventStatus(event.status)
+    sent = changes.model_dump(exclude_unset=True)
+    current = EventUpdate.model_validate(event, from_attributes=True).model_dump()
+    changed = {name: value for name, value in sent.items() if value is not None and value != current.get(name)}
+    if "venue" in sent and sent["venue"] is None and event.venue is not None:
+        changed["venue"] = None
+    refused = sorted(set(changed) - EDITABLE[status])
+    if refused:
+        names = ", ".join(_camel(f) for f in refused)
+        raise Conflict(f"While the event is {status.value}, these cannot change: {names}.", slug="not-editable")
+
+    start = changed.get("start_date", event.start_date)
+    end = changed.get("end_date", event.end_date)
+    if end <= start:
+        raise Unprocessable.field("endDate", "must be after startDate")
+    if "keyword" in changed and await EventRepository(session).keyword_taken(
+        changed["keyword"], except_event_id=event.id
+    ):
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken")
+    if "vote_config" in changed and changes.vote_config is not None:
+        old = vote_config_of(event)
+        new = changes.vote_config
+        if status is EventStatus.LIVE:
+            fixed = [f for f in _FIXED_WHILE_LIVE if getattr(old, f) != getattr(new, f)]
+            if fixed:
+                names = ", ".join(f"voteConfig.{_camel(f)}" for f in fixed)
+                raise Conflict(f"While the event is live, these cannot change: {names}.", slug="not-editable")
+        await _sync_rounds(session=session, event=event, old=old, new=new)
+        changed["vote_config"] = _stored(new)
+    for name, value in changed.items():
+        setattr(event, name, value.value if name == "access_type" else value)
+    try:
+        await EventRepository(session).flush()
+    except IntegrityError as exc:
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    return event
+
+
+async def transition(*, session: AsyncSession, event_id: int, action: Transition) -> Event:
+    event = await get_event_for_change(session=session, event_id=event_id)
+    sources, target = TRANSITIONS[action]
+    if EventStatus(event.status) not in sources:
+        allowed = " or ".join(sorted(s.value for s in sources))
+        raise Conflict(
+            f"Cannot {action} an event that is {event.status}; it must be {allowed}.", slug="invalid-transition"
+        )
+    if target is EventStatus.CLOSED:
+        open_round = await RoundRepository(session).get_open(event.id)
+        if open_round is not None:
+            _close(open_round)
+    if target is EventStatus.PUBLISHED and await EventRepository(session).keyword_taken(
+        event.keyword, except_event_id=event.id
+    ):
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken")
+    event.status = target.value
+    try:
+        await EventRepository(session).flush()
+    except IntegrityError as exc:  # archived events free their keyword; nothing else may clash
+        raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    return event
+
+
+async def list_rounds(
+    *, session: AsyncSession, principal: Principal | None, event_id: int, limit: int, offset: int
+) -> tuple[Sequence[Round], int]:
+    await get_event(session=session, principal=principal, event_id=event_id)
+    return await RoundRepository(session).page_for_event(event_id, limit=limit, offset=offset)
+
+
+async def open_round(*, session: AsyncSession, event_id: int, number: int) -> Round:
+    event = await get_event_for_change(session=session, event_id=event_id)
+    round_ = await _round_of_live_event(session=session, event=event, number=number)
+    if round_.status != RoundStatus.PENDING.value:
+        raise Conflict(f"Round {number} is {round_.status}; only a pending round opens.", slug="round-not-pending")
+    rounds = RoundRepository(session)
+    already = await rounds.get_open(event.id)
+    if already is not None:
+        raise Conflict(f"Round {already.number} is open; close it first.", slug="round-already-open")
+    round_.status = RoundStatus.OPEN.value
+    round_.opened_at = utcnow()
+    try:
+        await rounds.flush()
+    except IntegrityError as exc:  # another request opened a round at the same moment
+        raise Conflict("Another round was opened at the same time.", slug="round-already-open") from exc
+    return round_
+
+
+async def close_round(*, session: AsyncSession, event_id: int, number: int) -> Round:
+    event = await get_event_for_change(session=session, event_id=event_id)
+    round_ = await _round_of_live_event(session=session, event=event, number=number)
+    if round_.status != RoundStatus.OPEN.value:
+        raise Conflict(f"Round {number} is {round_.status}; only an open round closes.", slug="round-not-open")
+    _close(round_)
+    await RoundRepository(session).flush()
+    return round_
+
+
+async def link_sponsor(*, session: AsyncSession, event_id: int, user_id: int) -> tuple[EventSponsor, str]:
+    await get_event_for_change(session=session, event_id=event_id)
+    user = await auth_service.get_user(session=session, user_id=user_id)
+    if user is None or user.role != Role.BRAND.value:
+        raise Unprocessable.field("userId", "must be the id of a user with the brand role")
+    sponsors = SponsorRepository(session)
+    if await sponsors.is_sponsor(event_id, user_id):
+        raise Conflict("This brand already sponsors the event.", slug="sponsor-linked")
+    try:
+        link = await sponsors.add(EventSponsor(event_id=event_id, user_id=user_id))
+    except IntegrityError as exc:
+        raise Conflict("This brand already sponsors the event.", slug="sponsor-linked") from exc
+    return link, user.email
+
+
+async def list_sponsors(
+    *, session: AsyncSession, event_id: int, limit: int, offset: int
+) -> tuple[Sequence[tuple[EventSponsor, str]], int]:
+    if await EventRepository(session).get(event_id) is None:
+        raise NotFound(f"No event {event_id}.")
+    return await SponsorRepository(session).page_for_event(event_id, limit=limit, offset=offset)
+
+
+async def is_sponsor(*, session: AsyncSession, event_id: int, user_id: int) -> bool:
+    return await SponsorRepository(session).is_sponsor(event_id, user_id)
+
+
+async def _round_of_live_event(*, session: AsyncSession, event: Event, number: int) -> Round:
+    round_ = await RoundRepository(session).get_by_number(event.id, number)
+    if round_ is None:
+        raise NotFound(f"Event {event.id} has no round {number}.")
+    if event.status != EventStatus.LIVE.value:
+        raise Conflict(f"Rounds open and close only while the event is live; it is {event.status}.", slug="not-live")
+    return round_
+
+
+def _close(round_: Round) -> None:
+    round_.status = RoundStatus.CLOSED.value
+    round_.closed_at = utcnow()
+
+
+async def _sync_rounds(*, session: AsyncSession, event: Event, old: VoteConfig | None, new: VoteConfig) -> None:
+    """Make the rounds table match voteConfig; a round that has started keeps its number and its rules."""
+    rounds = RoundRepository(session)
+    existing = {r.number: r for r in await rounds.list_for_event(event.id)}
+    for config in new.rounds:
+        round_ = existing.pop(config.number, None)
+        if round_ is None:
+            await rounds.add(
+                Round(
+                    event_id=event.id,
+                    number=config.number,
+                    name=config.name,
+                    status=RoundStatus.PENDING.value,
+                    opens_at=config.opens_at,
+                    closes_at=config.closes_at,
+                )
+            )
+            continue
+        before = old.round(config.number) if old else None
+        _check_started_round(round_, before, config)
+        round_.name = config.name
+        round_.opens_at = config.opens_at
+        round_.closes_at = config.closes_at
+    for leftover in existing.values():
+        if leftover.status != RoundStatus.PENDING.value:
+            raise Conflict(f"Round {leftover.number} has started; it cannot be removed.", slug="round-started")
+        await rounds.delete(leftover)
+    await rounds.flush()
+
+
+def _check_started_round(round_: Round, before: RoundConfig | None, after: RoundConfig) -> None:
+    if round_.status == RoundStatus.PENDING.value or before is None:
+        return
+    moved = before.artist_ids != after.artist_ids or before.opens_at != after.opens_at
+    if round_.status == RoundStatus.CLOSED.value:
+        moved = moved or before.closes_at != after.closes_at
+    if moved:
+        raise Conflict(
+            f"Round {round_.number} is {round_.status}: its artists and times are fixed.", slug="round-started"
+        )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)

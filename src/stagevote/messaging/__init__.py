@@ -1,0 +1,1 @@
+"""Messaging: the outbox of SMS and e-mail, broadcasts and delivery history."""

@@ -1,0 +1,19 @@
+"""Every table of stagevote in one metadata, for migrations and tests."""
+
+from stagevote.artists import models as artists_models
+from stagevote.attendees import models as attendees_models
+from stagevote.auth import models as auth_models
+from stagevote.core.db import Base
+from stagevote.events import models as events_models
+from stagevote.messaging import models as messaging_models
+from stagevote.voting import models as voting_models
+
+__all__ = [
+    "Base",
+    "artists_models",
+    "attendees_models",
+    "auth_models",
+    "events_models",
+    "messaging_models",
+    "voting_models",
+]

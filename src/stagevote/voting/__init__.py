@@ -1,0 +1,1 @@
+"""Voting: ballots, votes and the leaderboard."""

@@ -1,0 +1,32 @@
+"""Tables of the voting domain: one row per vote, one vote per (attendee, event, round, slot)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from stagevote.core.db import Base, utcnow
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (
+        # the quota lives in the database: slots run 1..votesPerRound, each taken once
+        UniqueConstraint("attendee_id", "event_id", "round", "slot"),
+        CheckConstraint("slot >= 1", name="slot_positive"),
+        CheckConstraint("round >= 1", name="round_positive"),
+        CheckConstraint("channel IN ('web','sms')", name="channel"),
+        Index("ix_votes_event_id_round_artist_id", "event_id", "round", "artist_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
+    round: Mapped[int]
+    slot: Mapped[int] = mapped_column(default=1)
+    token: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(5), default="web")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Server-rendered pages: venue screen, fan ballot, organizer console, recap."""
