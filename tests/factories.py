@@ -22,4 +22,4 @@ def event_body(**overrides: Any) -> dict[str, Any]:
         "voteConfig": {"rounds": [{"number": 1, "name": "Heats"}, {"number": 2, "name": "Final"}]},
     }
     body.update(overrides)
-    return body
+    return {k: v for k, v in body.items() if v is not None}  # an override of None leaves the field out

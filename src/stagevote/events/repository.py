@@ -102,8 +102,8 @@ class SponsorRepository(Repository[EventSponsor]):
             .order_by(EventSponsor.linked_at, EventSponsor.user_id)
         )
         total = await self.session.scalar(select(func.count()).where(EventSponsor.event_id == event_id))
-        rows = (await self.session.execute(statement.limit(limit).offset(offset))).tuples().all()
-        return rows, int(total or 0)
+        result = await self.session.execute(statement.limit(limit).offset(offset))
+        return [(link, email) for link, email in result], int(total or 0)
 
     async def is_sponsor(self, event_id: int, user_id: int) -> bool:
         return await self.get((event_id, user_id)) is not None
