@@ -112,11 +112,11 @@ def database_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(scope="session")
-def redis_url(worker_id: str) -> str | None:
-    """A Redis database of its own per worker (PostgreSQL backend only)."""
+def redis_url() -> str | None:
+    """The real Redis (PostgreSQL backend only); each test keeps its keys under a prefix of its own."""
     if BACKEND != "postgresql":
         return None
-    url = f"{REDIS_URL.rstrip('/')}/{1 + _worker_number(worker_id)}"
+    url = REDIS_URL
     try:
         redis.Redis.from_url(url).ping()
     except redis.RedisError as exc:
@@ -133,6 +133,7 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
+        redis_key_prefix=f"stagevote-test:{uuid.uuid4().hex}:",
         secret_key="test-secret-" + "x" * 40,
         public_url="http://testserver",
         secret_key_file=tmp_path / "secret_key",
@@ -152,7 +153,9 @@ async def _empty_everything(settings: Settings) -> None:
         await engine.dispose()
     if settings.redis_url:
         client = redis.asyncio.Redis.from_url(settings.redis_url)
-        await client.flushdb()
+        keys = [key async for key in client.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
         await client.aclose()
 
 

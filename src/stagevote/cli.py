@@ -7,36 +7,67 @@ import sys
 
 import click
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
+from stagevote import __version__
 from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role
+from stagevote.auth.schemas import SignupRequest
 from stagevote.config import ConfigurationError, Settings
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.errors import ProblemError
 from stagevote.migrations import upgrade
 
+# What a database URL that is wrong, or a database that is down, unreachable or not migrated, raises.
+_DATABASE_ERRORS = (OSError, DBAPIError, ArgumentError)
+
+
+def _settings() -> Settings:
+    """The settings from the environment, or a message naming the variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"STAGEVOTE_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise click.ClickException(f"invalid configuration: {problems}") from exc
+
+
+def _database_failure(exc: BaseException, settings: Settings, hint: str) -> click.ClickException:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    where = settings.database_url.rsplit("@", 1)[-1]  # never echo a password
+    return click.ClickException(f"the database ({where}) failed: {reason}. {hint}")
+
 
 @click.group()
+@click.version_option(__version__, prog_name="stagevote")
 def main() -> None:
     """stagevote: live event voting."""
 
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: STAGEVOTE_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default: STAGEVOTE_PORT, 8000).")
-@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="Port (default: STAGEVOTE_PORT, 8000).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the HTTP API."""
-    settings = Settings()
+    settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        raise click.ClickException(
+            "--workers above 1 needs STAGEVOTE_REDIS_URL: without Redis each worker keeps its own "
+            "revoked tokens and rate limits, so a logout or a limit on one worker would not hold on another."
+        )
     try:
+        # on the embedded default this also creates the key file, once, before any worker starts
         settings.resolved_secret_key()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     uvicorn.run(
         "stagevote.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host if host is not None else settings.host,
+        port=port if port is not None else settings.port,
         workers=workers,
         proxy_headers=True,
         log_config=None,
@@ -46,26 +77,34 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    settings = Settings()
-    asyncio.run(upgrade(settings.database_url))
+    settings = _settings()
+    try:
+        asyncio.run(upgrade(settings.database_url))
+    except _DATABASE_ERRORS as exc:
+        raise _database_failure(exc, settings, "Is it running, and is STAGEVOTE_DATABASE_URL right?") from exc
     click.echo("database is up to date")
 
 
 @main.command("create-user")
 @click.option("--email", required=True)
-@click.option("--password", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given.")
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.FAN.value, show_default=True)
 def create_user(email: str, password: str, role: str) -> None:
     """Create an account with any role (the first admin comes from here)."""
-    if len(password) < 8:
-        raise click.ClickException("the password needs at least 8 characters")
+    try:
+        # the same rules as signing up through the API, so the account can log in there
+        account = SignupRequest.model_validate({"email": email, "password": password})
+    except ValidationError as exc:
+        reasons = "; ".join(f"--{error['loc'][0]}: {error['msg']}" for error in exc.errors())
+        raise click.ClickException(reasons) from exc
+    settings = _settings()
 
     async def run() -> int:
-        engine = create_engine(Settings().database_url, pool_size=1)
+        engine = create_engine(settings.database_url, pool_size=1)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 user = await auth_service.create_user(
-                    session=session, email=email.strip().lower(), password=password, role=Role(role)
+                    session=session, email=account.email, password=account.password, role=Role(role)
                 )
                 return user.id
         finally:
@@ -75,7 +114,11 @@ def create_user(email: str, password: str, role: str) -> None:
         user_id = asyncio.run(run())
     except ProblemError as exc:
         raise click.ClickException(exc.detail) from exc
-    click.echo(f"created user {user_id} ({email}, {role})")
+    except IntegrityError as exc:  # the same e-mail, created at the same moment by someone else
+        raise click.ClickException(f"An account with e-mail {account.email} already exists.") from exc
+    except _DATABASE_ERRORS as exc:
+        raise _database_failure(exc, settings, "Has `stagevote migrate` been run on it?") from exc
+    click.echo(f"created user {user_id} ({account.email}, {role})")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+SUPPORTED_DATABASE_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"})
 
 
 class ConfigurationError(RuntimeError):
@@ -23,6 +27,7 @@ class Settings(BaseSettings):
 
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/stagevote.db"
     redis_url: str | None = None
+    redis_key_prefix: str = Field(default="stagevote:", description="every Redis key and channel starts with it")
     broker_url: str = "memory://"
     secret_key: str | None = None
     public_url: str = "http://127.0.0.1:8000"
@@ -47,6 +52,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     metrics_token: str | None = None
+    ready_timeout_seconds: float = Field(default=2.0, gt=0, description="how long /ready waits for each dependency")
 
     access_token_minutes: int = 15
     refresh_token_days: int = 30
@@ -62,6 +68,22 @@ class Settings(BaseSettings):
         self.sendgrid_api_url = self.sendgrid_api_url.rstrip("/")
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if scheme not in SUPPORTED_DATABASE_SCHEMES:
+            raise ValueError("a postgresql://, postgresql+asyncpg:// or sqlite:/// URL")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
     @property
     def uses_postgresql(self) -> bool:
         return self.database_url.startswith("postgres")
@@ -76,11 +98,40 @@ class Settings(BaseSettings):
                 "with the same key: set STAGEVOTE_SECRET_KEY to a long random string "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
             )
-        path = self.secret_key_file
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        return _read_or_create_key(self.secret_key_file)
+
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _read_or_create_key(path: Path) -> str:
+    """The key kept in `path`, created there (mode 0600) by whichever process comes first.
+
+    The key is written to a private temporary file and linked into place, so a concurrent
+    reader (another worker starting) sees either no file or the whole key, never a half-written
+    or world-readable one, and two processes starting together end up with the same key.
+    """
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):  # another process was first: use its key
+                    os.link(temporary, path)
+            finally:
+                temporary.unlink(missing_ok=True)
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The secret key file {path} cannot be read or created ({exc.strerror or exc}). Point "
+            "STAGEVOTE_SECRET_KEY_FILE at a writable place, or set STAGEVOTE_SECRET_KEY."
+        ) from exc
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"The secret key file {path} is empty or too short to sign tokens. Delete it to have a new "
+            "key generated (every token issued so far stops working), or set STAGEVOTE_SECRET_KEY."
+        )
+    return key

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
+import sentry_sdk
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +99,7 @@ def problem_response(
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:stagevote:problem:{slug or _default_slug(status)}",
-        "title": HTTPStatus(status).phrase,
+        "title": _title(status),
         "status": status,
         "detail": detail,
     }
@@ -105,8 +108,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status code the standard library does not name
+        return "Error" if status < 500 else "Server Error"
+
+
 def _default_slug(status: int) -> str:
-    return HTTPStatus(status).phrase.lower().replace(" ", "-")
+    return _title(status).lower().replace(" ", "-")
 
 
 def _field_name(loc: Sequence[str | int]) -> str:
@@ -121,9 +131,16 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status, exc.detail, slug=exc.slug, errors=exc.errors, headers=exc.headers)
 
 
+def _field_error(error: dict[str, Any]) -> FieldError:
+    if error.get("type") == "json_invalid":  # its loc is ("body", <character offset>), not a field
+        reason = (error.get("ctx") or {}).get("error")
+        return FieldError("body", f"{error['msg']}: {reason}" if reason else str(error["msg"]))
+    return FieldError(_field_name(error["loc"]), str(error["msg"]))
+
+
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     exc = cast(RequestValidationError, exc)
-    errors = [FieldError(_field_name(e["loc"]), str(e["msg"])) for e in exc.errors()]
+    errors = [_field_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem_response(422, detail or "Invalid input.", slug="invalid-input", errors=errors)
 
@@ -134,14 +151,64 @@ async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
+_UNEXPECTED = "An unexpected error occurred; it has been logged."
+_LOGGED = "_stagevote_logged"
+
+
+def _log_unexpected(exc: BaseException, *, method: str, path: str) -> None:
+    if getattr(exc, _LOGGED, False):
+        return
+    log.error("unhandled_error", path=path, method=method, exc_info=exc)
+    sentry_sdk.capture_exception(exc)  # a no-op unless Sentry is configured
+    with contextlib.suppress(AttributeError):  # an exception without a __dict__ may be logged twice
+        setattr(exc, _LOGGED, True)
+
+
+class UnhandledErrorMiddleware:
+    """Answer an exception no handler took with a 500 problem, from inside the app's own middleware.
+
+    Starlette sends the answer to an unhandled exception from its outermost middleware, outside
+    every middleware the app adds: that answer would lack `X-Request-ID`, the log line its
+    request id, and the metrics would not see it. This middleware sits innermost instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            _log_unexpected(exc, method=scope["method"], path=scope["path"])
+            if response_started:  # too late for a problem answer: let the server drop the connection
+                raise
+            await problem_response(500, _UNEXPECTED, slug="internal")(scope, receive, send)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, method=request.method)
-    return problem_response(500, "An unexpected error occurred; it has been logged.", slug="internal")
+    # the last resort, for an exception raised outside UnhandledErrorMiddleware (in outer middleware)
+    _log_unexpected(exc, method=request.method, path=request.url.path)
+    return problem_response(500, _UNEXPECTED, slug="internal")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error of the app, the framework's own included, a problem+json answer."""
+    """Make every error of the app, the framework's own included, a problem+json answer.
+
+    Call it before adding any other middleware: the middleware it adds must be the innermost.
+    """
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(UnhandledErrorMiddleware)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from typing import TextIO
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,8 +13,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REQUEST_ID_HEADER = "x-request-id"
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is when a record is emitted, not to the stream of the moment it was made.
+
+    A handler that kept the stream it was built with would write into a replaced and closed
+    stream (a test's captured output, a CLI runner's) long after that stream is gone.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # emit runs under the handler's lock
+        super().emit(record)
+
+
 def configure_logging(*, log_format: str, level: str) -> None:
-    """Route stdlib and structlog records through one renderer."""
+    """Route stdlib and structlog records through one renderer, on stderr.
+
+    Safe to call again (every app calls it): it replaces the handler an earlier call installed
+    and leaves handlers that others installed on the root logger (pytest's, for one) alone.
+    """
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -37,10 +54,12 @@ def configure_logging(*, log_format: str, level: str) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
@@ -78,6 +97,7 @@ def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
             candidate: str = bytes(value).decode("latin-1")[:128]
-            if candidate.isprintable() and candidate.strip():
+            # printable ASCII only: the id is echoed in a header and written into every log line
+            if candidate.isascii() and candidate.isprintable() and candidate.strip():
                 return candidate
     return None

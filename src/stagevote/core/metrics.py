@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Any token is a valid HTTP method: label the standard ones, lump the rest, so callers cannot mint series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 class Metrics:
@@ -40,12 +44,16 @@ class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._templates = _RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        # what routing needs, as it is now: a mount rewrites root_path on its way in
+        request = {k: scope[k] for k in ("type", "path", "root_path", "method", "headers", "app") if k in scope}
         status = 500
 
         async def record_status(message: Message) -> None:
@@ -57,16 +65,57 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = _route_template(scope)
-            self.metrics.http_latency.labels(scope["method"], route).observe(time.perf_counter() - started)
-            self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+            route = self._templates.of(scope.get("route"), request)
+            self.metrics.http_latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.http_requests.labels(method, route, str(status)).inc()
 
 
-def _route_template(scope: Scope) -> str:
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(scope)
+class _RouteTemplates:
+    """The full template (`/events/{event_id}`) of the route that served a request.
+
+    The router leaves the route it picked (a 405 included) in `scope["route"]`; FastAPI keeps
+    included routers as nodes without a path, so that route's path lacks the prefixes it was
+    included under. `iter_route_contexts` knows every route with its full template: it is read
+    once (again when a route appears that it has not seen), not matched against per request.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, tuple[object, str | None]] = {}
+
+    def of(self, route: object, request: Scope) -> str:
+        if route is None:
+            return "unmatched"
+        entry = self._by_route.get(id(route))
+        if entry is None or entry[0] is not route:
+            self._by_route = _index(_routes(request))
+            entry = self._by_route.get(id(route))
+        if entry is not None and entry[0] is route and entry[1]:
+            return entry[1]
+        return _match(request)  # a route inside a mount, or one included under two prefixes
+
+
+def _routes(request: Scope) -> list[BaseRoute]:
+    routes: list[BaseRoute] = getattr(getattr(request.get("app"), "router", None), "routes", [])
+    return routes
+
+
+def _index(routes: list[BaseRoute]) -> dict[int, tuple[object, str | None]]:
+    index: dict[int, tuple[object, str | None]] = {}
+    for context in iter_route_contexts(routes):
+        original = context.original_route
+        template = context.path_format or context.path
+        known = index.get(id(original))
+        index[id(original)] = (original, template if known is None or known[1] == template else None)
+    return index
+
+
+def _match(request: Scope) -> str:
+    """The template of the first route that takes this request, as the router would pick it."""
+    partial: str | None = None
+    for context in iter_route_contexts(_routes(request)):
+        match, _ = context.matches(request)
         if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+            return context.path_format or context.path or "unmatched"
+        if match is Match.PARTIAL and partial is None:
+            partial = context.path_format or context.path
+    return partial or "unmatched"

@@ -40,8 +40,8 @@ class Runtime:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
-            cache=RedisCache(redis) if redis is not None else MemoryCache(),
-            limiter=RateLimiter.for_redis_url(settings.redis_url),
+            cache=RedisCache(redis, prefix=settings.redis_key_prefix) if redis is not None else MemoryCache(),
+            limiter=RateLimiter.for_redis_url(settings.redis_url, prefix=f"{settings.redis_key_prefix}limits"),
             metrics=Metrics(),
         )
 

@@ -57,7 +57,10 @@ class EventRepository(Repository[Event]):
 
     async def get_for_update(self, event_id: int) -> Event | None:
         """The event, locked for the rest of the unit of work (PostgreSQL; SQLite locks the whole file)."""
-        return await self.session.scalar(select(Event).where(Event.id == event_id).with_for_update())
+        statement = (
+            select(Event).where(Event.id == event_id).with_for_update().execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
 
     async def keyword_taken(self, keyword: str, *, except_event_id: int | None = None) -> bool:
         clauses = [func.lower(Event.keyword) == keyword.lower(), Event.status != EventStatus.ARCHIVED.value]

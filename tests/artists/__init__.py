@@ -1,0 +1,1 @@
+"""Artists: invitations, claims, answers."""
