@@ -31,3 +31,12 @@ class Attendee(Base):
     confirmation_expires_at: Mapped[dt.datetime | None]
     confirmation_attempts: Mapped[int] = mapped_column(default=0)
     erased_at: Mapped[dt.datetime | None]
+
+
+class PhoneOptOut(Base):
+    """A phone number that texted STOP: nothing is sent to it, from any event, until it texts START."""
+
+    __tablename__ = "phone_opt_outs"
+
+    phone_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

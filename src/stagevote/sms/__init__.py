@@ -1,0 +1,1 @@
+"""SMS: Twilio's inbound webhook, its keyword grammar and TwiML replies."""
