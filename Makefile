@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test test-sqlite test-postgresql lint format clean
+.PHONY: install run migrate test test-sqlite test-postgresql lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "stagevote needs Python 3.11+ as $(PYTHON)"; exit 1; }
@@ -36,6 +36,9 @@ lint: install
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python bench/vote_path.py
 
 format: install
 	$(BIN)/ruff check --fix src tests

@@ -1,4 +1,4 @@
-"""create_app(settings): the ASGI application, wiring only."""
+"""create_app(settings): the HTTP application; create_server_app: it with Socket.IO in front. Wiring only."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sentry_sdk
+import socketio
 from fastapi import FastAPI
 
 from stagevote import __version__
 from stagevote.artists.routes import router as artists_router
+from stagevote.attendees.routes import router as attendees_router
 from stagevote.auth.routes import router as auth_router
 from stagevote.config import Settings
 from stagevote.core.errors import install_problem_handlers
@@ -17,7 +19,13 @@ from stagevote.core.logging import RequestIdMiddleware, configure_logging
 from stagevote.core.metrics import HttpMetricsMiddleware
 from stagevote.core.operations import router as operations_router
 from stagevote.core.runtime import Runtime
+from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
+from stagevote.realtime.broadcaster import Broadcaster
+from stagevote.realtime.namespace import create_live_server
+from stagevote.sms.routes import router as sms_router
+from stagevote.voting import context as vote_context
+from stagevote.voting.routes import router as voting_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,11 +34,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.sentry_dsn:
         sentry_sdk.init(dsn=settings.sentry_dsn, release=f"stagevote@{__version__}", send_default_pii=False)
     runtime = Runtime.build(settings)
+    live = create_live_server(runtime)
+    broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
+    clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
+    vote_context.install(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await runtime.close()
+        await runtime.start()
+        broadcaster.start()
+        if settings.round_clock_seconds > 0:
+            clock.start()
+        try:
+            yield
+        finally:
+            await clock.stop()
+            await broadcaster.stop()
+            await runtime.close()
 
     app = FastAPI(
         title="stagevote",
@@ -39,9 +59,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.live = live
+    app.state.broadcaster = broadcaster
+    app.state.clock = clock
     install_problem_handlers(app)
-    for router in (operations_router, auth_router, events_router, artists_router):
+    for router in (operations_router, auth_router, events_router, artists_router, voting_router):
         app.include_router(router)
+    app.include_router(attendees_router)
+    app.include_router(sms_router)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def create_server_app(settings: Settings | None = None) -> socketio.ASGIApp:
+    """What `stagevote serve` runs: Socket.IO at `/socket.io` (namespace `/live`), the API behind it."""
+    app = create_app(settings)
+    return socketio.ASGIApp(app.state.live, other_asgi_app=app, socketio_path="socket.io")

@@ -64,13 +64,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     uvicorn.run(
-        "stagevote.app:create_app",
+        "stagevote.app:create_server_app",
         factory=True,
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         workers=workers,
         proxy_headers=True,
         log_config=None,
+        timeout_graceful_shutdown=10,  # a stuck connection must not hold up a deploy
     )
 
 

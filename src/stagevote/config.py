@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    default_phone_region: str = Field(default="US", description="region of phone numbers written without +country code")
     sms_provider: Literal["console", "twilio"] = "console"
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     ready_timeout_seconds: float = Field(default=2.0, gt=0, description="how long /ready waits for each dependency")
 
+    db_pool_size: int = Field(default=20, ge=1, description="database connections per process (+50% overflow)")
+    db_pool_pre_ping: bool = Field(default=False, description="test each connection before use (one round trip)")
+    hot_cache_seconds: float = Field(
+        default=2.0, ge=0, description="how long the vote path trusts its copy of an event"
+    )
+    live_emit_seconds: float = Field(default=0.25, gt=0, description="coalescing window of live leaderboard emits")
+    round_clock_seconds: float = Field(default=1.0, ge=0, description="how often timed rounds are checked; 0: never")
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     claim_token_days: int = 14

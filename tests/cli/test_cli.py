@@ -188,7 +188,7 @@ def test_serve_on_postgresql_without_a_secret_key_refuses_to_start(tmp_path: Pat
     env = {**os.environ, "STAGEVOTE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"}
     port = free_port()
     try:
-        finished = subprocess.run(  # noqa: S603
+        finished = subprocess.run(
             [*stagevote_command(), "serve", "--port", str(port)],
             env=env,
             cwd=tmp_path,
@@ -254,7 +254,7 @@ def test_a_key_file_that_cannot_be_created_is_named(tmp_path: Path) -> None:
 def test_serve_with_several_workers_needs_redis(database_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "STAGEVOTE_DATABASE_URL": database_url, "STAGEVOTE_SECRET_KEY": SECRET}
     try:
-        finished = subprocess.run(  # noqa: S603
+        finished = subprocess.run(
             [*stagevote_command(), "serve", "--port", str(free_port()), "--workers", "2"],
             env=env,
             cwd=tmp_path,
@@ -277,7 +277,7 @@ def test_serve_answers_health_and_stops_on_sigterm(database_url: str, tmp_path: 
         env["STAGEVOTE_SECRET_KEY"] = SECRET
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen(  # noqa: S603
+        server = subprocess.Popen(
             [*stagevote_command(), "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=log, stderr=log
         )
         try:

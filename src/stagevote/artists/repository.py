@@ -54,6 +54,17 @@ class EventArtistRepository(Repository[EventArtist]):
             .order_by(func.length(EventArtist.vote_code), EventArtist.vote_code, EventArtist.artist_id)
         )
 
+    async def accepted_line_up(self, event_id: int) -> Sequence[tuple[EventArtist, Artist]]:
+        """Every accepted artist of the event with its invitation, in vote-code order."""
+        statement = (
+            self._line_up(event_id)
+            .where(EventArtist.invite_status == InviteStatus.ACCEPTED.value)
+            .add_columns(Artist)
+            .join(Artist, Artist.id == EventArtist.artist_id)
+        )
+        result = await self.session.execute(statement)
+        return [(invitation, artist) for invitation, artist in result]
+
     async def page_for_event(
         self, event_id: int, *, accepted_only: bool, limit: int, offset: int
     ) -> tuple[Sequence[tuple[EventArtist, Artist]], int]:

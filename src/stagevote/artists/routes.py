@@ -103,27 +103,27 @@ async def claim_artist(
 
 @router.post("/events/{event_id}/artists/{artist_id}/accept", response_model=InviteAnswer)
 async def accept_invitation(
-    event_id: int, artist_id: int, principal: CurrentPrincipal, session: SessionDep
+    event_id: int, artist_id: int, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> InviteAnswer:
     """Accept the invitation, as the artist who claimed the profile or an admin: the artist joins the line-up.
 
     403 anyone else; 404 no such invitation; 409 the event is closed or archived.
     """
     invitation = await service.answer_invitation(
-        session=session, principal=principal, event_id=event_id, artist_id=artist_id, accept=True
+        session=session, runtime=runtime, principal=principal, event_id=event_id, artist_id=artist_id, accept=True
     )
     return InviteAnswer(invite_status=invitation.invite_status)
 
 
 @router.post("/events/{event_id}/artists/{artist_id}/decline", response_model=InviteAnswer)
 async def decline_invitation(
-    event_id: int, artist_id: int, principal: CurrentPrincipal, session: SessionDep
+    event_id: int, artist_id: int, principal: CurrentPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> InviteAnswer:
     """Decline the invitation (also after accepting, to leave the line-up) while the event is not closed.
 
     403 anyone but the claiming artist or an admin; 404 no such invitation; 409 the event is closed or archived.
     """
     invitation = await service.answer_invitation(
-        session=session, principal=principal, event_id=event_id, artist_id=artist_id, accept=False
+        session=session, runtime=runtime, principal=principal, event_id=event_id, artist_id=artist_id, accept=False
     )
     return InviteAnswer(invite_status=invitation.invite_status)

@@ -113,6 +113,21 @@ async def list_artists(
     )
 
 
+@dataclass(frozen=True)
+class Performer:
+    """An accepted artist as the vote path and the leaderboard need it."""
+
+    artist_id: int
+    name: str
+    vote_code: str
+
+
+async def accepted_performers(*, session: AsyncSession, event_id: int) -> list[Performer]:
+    """The event's accepted artists, in vote-code order."""
+    line_up = await EventArtistRepository(session).accepted_line_up(event_id)
+    return [Performer(artist.id, artist.name, invitation.vote_code) for invitation, artist in line_up]
+
+
 def _claimed_event_id(*, runtime: Runtime, claim_token: str, artist_id: int) -> int:
     try:
         claims = decode_jwt(claim_token, secret=runtime.secret_key, purpose=CLAIM)
@@ -159,7 +174,7 @@ async def claim_artist(
 
 
 async def answer_invitation(
-    *, session: AsyncSession, principal: Principal, event_id: int, artist_id: int, accept: bool
+    *, session: AsyncSession, runtime: Runtime, principal: Principal, event_id: int, artist_id: int, accept: bool
 ) -> EventArtist:
     """Accept or decline an invitation, as the artist who claimed the profile or as an admin.
 
@@ -184,4 +199,5 @@ async def answer_invitation(
         invitation.invite_status = InviteStatus.DECLINED.value
         invitation.joined_at = None
     await EventArtistRepository(session).flush()
+    events_service.announce_change(session=session, runtime=runtime, event_id=event_id)  # the line-up changed
     return invitation

@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stagevote.config import Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.memo import Memo
 from stagevote.core.metrics import Metrics
 from stagevote.core.ratelimit import RateLimiter
+from stagevote.core.signals import Bus, Signals
+from stagevote.core.tally import MemoryTally, RedisTally, Tally
 
 
 @dataclass
@@ -29,10 +32,16 @@ class Runtime:
     cache: Cache
     limiter: RateLimiter
     metrics: Metrics
+    signals: Signals
+    bus: Bus
+    memo: Memo
+    tally: Tally
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, pool_pre_ping=settings.db_pool_pre_ping
+        )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
@@ -43,9 +52,19 @@ class Runtime:
             cache=RedisCache(redis, prefix=settings.redis_key_prefix) if redis is not None else MemoryCache(),
             limiter=RateLimiter.for_redis_url(settings.redis_url, prefix=f"{settings.redis_key_prefix}limits"),
             metrics=Metrics(),
+            signals=Signals(),
+            bus=Bus(redis, channel=f"{settings.redis_key_prefix}bus"),
+            memo=Memo(ttl_seconds=settings.hot_cache_seconds),
+            tally=RedisTally(redis, prefix=f"{settings.redis_key_prefix}tally:")
+            if redis is not None
+            else MemoryTally(),
         )
 
+    async def start(self) -> None:
+        await self.bus.start()
+
     async def close(self) -> None:
+        await self.bus.stop()
         await self.engine.dispose()
         if self.redis is not None:
             await self.redis.aclose()

@@ -62,6 +62,15 @@ class EventRepository(Repository[Event]):
         )
         return await self.session.scalar(statement)
 
+    async def get_by_keyword(self, keyword: str, *, statuses: frozenset[EventStatus]) -> Event | None:
+        """The event (not archived) whose keyword this is, among `statuses`."""
+        return await self.session.scalar(
+            select(Event).where(
+                func.lower(Event.keyword) == keyword.lower(),
+                Event.status.in_([s.value for s in statuses]),
+            )
+        )
+
     async def keyword_taken(self, keyword: str, *, except_event_id: int | None = None) -> bool:
         clauses = [func.lower(Event.keyword) == keyword.lower(), Event.status != EventStatus.ARCHIVED.value]
         if except_event_id is not None:
@@ -86,6 +95,26 @@ class RoundRepository(Repository[Round]):
 
     async def get_open(self, event_id: int) -> Round | None:
         return await self.session.scalar(select(Round).where(Round.event_id == event_id, Round.status == "open"))
+
+    async def due(self, now: dt.datetime) -> Sequence[Round]:
+        """Timed rounds of live events whose clock says they should open or close now."""
+        live = select(Event.id).where(Event.status == EventStatus.LIVE.value)
+        to_open = and_(
+            Round.status == "pending", Round.opens_at <= now, or_(Round.closes_at.is_(None), Round.closes_at > now)
+        )
+        to_close = and_(
+            Round.status.in_(["open", "pending"]),
+            Round.closes_at <= now,
+            or_(Round.status == "open", Round.opens_at.is_not(None)),
+        )
+        return (
+            await self.session.scalars(
+                select(Round)
+                .where(Round.event_id.in_(live), or_(to_open, to_close))
+                .order_by(Round.event_id, Round.number)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
 
     async def delete(self, round_: Round) -> None:
         await self.session.delete(round_)

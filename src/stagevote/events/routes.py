@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime
 
 from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
-from stagevote.core.runtime import SessionDep
+from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.core.schemas import Page, PageParams, page_params
 from stagevote.events import service
 from stagevote.events.models import Event, EventStatus
@@ -67,13 +67,17 @@ async def get_event(event_id: int, principal: OptionalPrincipal, session: Sessio
 
 
 @router.put("/events/{event_id}", response_model=EventRead)
-async def update_event(event_id: int, body: EventUpdate, _: AdminPrincipal, session: SessionDep) -> EventRead:
-    return EventRead.model_validate(await service.update_event(session=session, event_id=event_id, changes=body))
+async def update_event(
+    event_id: int, body: EventUpdate, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> EventRead:
+    event = await service.update_event(session=session, runtime=runtime, event_id=event_id, changes=body)
+    return EventRead.model_validate(event)
 
 
 def _transition_route(action: service.Transition) -> None:
-    async def run(event_id: int, _: AdminPrincipal, session: SessionDep) -> EventRead:
-        return EventRead.model_validate(await service.transition(session=session, event_id=event_id, action=action))
+    async def run(event_id: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep) -> EventRead:
+        event = await service.transition(session=session, runtime=runtime, event_id=event_id, action=action)
+        return EventRead.model_validate(event)
 
     run.__name__ = f"{action}_event"
     sources = service.TRANSITIONS[action][0]
@@ -102,13 +106,19 @@ async def list_rounds(
 
 
 @router.post("/events/{event_id}/rounds/{number}/open", response_model=RoundRead)
-async def open_round(event_id: int, number: int, _: AdminPrincipal, session: SessionDep) -> RoundRead:
-    return RoundRead.model_validate(await service.open_round(session=session, event_id=event_id, number=number))
+async def open_round(
+    event_id: int, number: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> RoundRead:
+    round_ = await service.open_round(session=session, runtime=runtime, event_id=event_id, number=number)
+    return RoundRead.model_validate(round_)
 
 
 @router.post("/events/{event_id}/rounds/{number}/close", response_model=RoundRead)
-async def close_round(event_id: int, number: int, _: AdminPrincipal, session: SessionDep) -> RoundRead:
-    return RoundRead.model_validate(await service.close_round(session=session, event_id=event_id, number=number))
+async def close_round(
+    event_id: int, number: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> RoundRead:
+    round_ = await service.close_round(session=session, runtime=runtime, event_id=event_id, number=number)
+    return RoundRead.model_validate(round_)
 
 
 @router.post("/events/{event_id}/sponsors", status_code=status.HTTP_201_CREATED, response_model=SponsorRead)

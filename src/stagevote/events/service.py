@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role
 from stagevote.auth.principal import Principal
-from stagevote.core.db import utcnow
+from stagevote.core.db import after_commit, utcnow
 from stagevote.core.errors import Conflict, NotFound, Unprocessable
+from stagevote.core.runtime import Runtime
 from stagevote.events.models import Event, EventSponsor, EventStatus, Round, RoundStatus
 from stagevote.events.repository import EventRepository, RoundRepository, SponsorRepository
 from stagevote.events.schemas import EventCreate, EventUpdate, RoundConfig, VoteConfig
@@ -39,6 +40,27 @@ EDITABLE: dict[EventStatus, frozenset[str]] = {
 # Rules fans are voting under: fixed once the event is live.
 _FIXED_WHILE_LIVE = ("votes_per_round", "allow_vote_change", "require_confirmation", "sms_voting")
 KEYWORD_TAKEN = "This keyword is already used by another event that is not archived."
+# cluster-wide (bus): an event, its rounds or its line-up changed; drop cached copies
+EVENT_CHANGED = "event.changed"
+# in-process (signals): tell the live screens
+EVENT_STATUS = "event.status"
+ROUND_STATUS = "round.status"
+
+
+def announce_change(
+    *, session: AsyncSession, runtime: Runtime, event_id: int, status: str | None = None, round_: Round | None = None
+) -> None:
+    """Once this unit of work commits: every instance forgets its copy, and live screens hear of it."""
+    round_payload = {"eventId": event_id, "number": round_.number, "status": round_.status} if round_ else None
+
+    async def tell() -> None:
+        await runtime.bus.publish(EVENT_CHANGED, {"eventId": event_id})
+        if status is not None:
+            await runtime.signals.publish(EVENT_STATUS, {"eventId": event_id, "status": status})
+        if round_payload is not None:
+            await runtime.signals.publish(ROUND_STATUS, round_payload)
+
+    after_commit(session, tell)
 
 
 def vote_config_of(event: Event) -> VoteConfig:
@@ -96,6 +118,14 @@ async def get_event(*, session: AsyncSession, principal: Principal | None, event
     return event
 
 
+JOINABLE = frozenset({EventStatus.PUBLISHED, EventStatus.LIVE})
+
+
+async def get_joinable_event_by_keyword(*, session: AsyncSession, keyword: str) -> Event | None:
+    """The published or live event fans join with this keyword (any case), or None."""
+    return await EventRepository(session).get_by_keyword(keyword.strip(), statuses=JOINABLE)
+
+
 async def get_event_for_change(*, session: AsyncSession, event_id: int) -> Event:
     """The event, locked for this unit of work, for a caller already allowed to change it."""
     event = await EventRepository(session).get_for_update(event_id)
@@ -104,7 +134,7 @@ async def get_event_for_change(*, session: AsyncSession, event_id: int) -> Event
     return event
 
 
-async def update_event(*, session: AsyncSession, event_id: int, changes: EventUpdate) -> Event:
+async def update_event(*, session: AsyncSession, runtime: Runtime, event_id: int, changes: EventUpdate) -> Event:
     event = await get_event_for_change(session=session, event_id=event_id)
     status = EventStatus(event.status)
     sent = changes.model_dump(exclude_unset=True)
@@ -141,10 +171,11 @@ async def update_event(*, session: AsyncSession, event_id: int, changes: EventUp
         await EventRepository(session).flush()
     except IntegrityError as exc:
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    announce_change(session=session, runtime=runtime, event_id=event.id)
     return event
 
 
-async def transition(*, session: AsyncSession, event_id: int, action: Transition) -> Event:
+async def transition(*, session: AsyncSession, runtime: Runtime, event_id: int, action: Transition) -> Event:
     event = await get_event_for_change(session=session, event_id=event_id)
     sources, target = TRANSITIONS[action]
     if EventStatus(event.status) not in sources:
@@ -152,10 +183,11 @@ async def transition(*, session: AsyncSession, event_id: int, action: Transition
         raise Conflict(
             f"Cannot {action} an event that is {event.status}; it must be {allowed}.", slug="invalid-transition"
         )
+    closed_round = None
     if target is EventStatus.CLOSED:
-        open_round = await RoundRepository(session).get_open(event.id)
-        if open_round is not None:
-            _close(open_round)
+        closed_round = await RoundRepository(session).get_open(event.id)
+        if closed_round is not None:
+            _close(closed_round)
     if target is EventStatus.PUBLISHED and await EventRepository(session).keyword_taken(
         event.keyword, except_event_id=event.id
     ):
@@ -165,6 +197,7 @@ async def transition(*, session: AsyncSession, event_id: int, action: Transition
         await EventRepository(session).flush()
     except IntegrityError as exc:  # archived events free their keyword; nothing else may clash
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    announce_change(session=session, runtime=runtime, event_id=event.id, status=event.status, round_=closed_round)
     return event
 
 
@@ -175,7 +208,7 @@ async def list_rounds(
     return await RoundRepository(session).page_for_event(event_id, limit=limit, offset=offset)
 
 
-async def open_round(*, session: AsyncSession, event_id: int, number: int) -> Round:
+async def open_round(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> Round:
     event = await get_event_for_change(session=session, event_id=event_id)
     round_ = await _round_of_live_event(session=session, event=event, number=number)
     if round_.status != RoundStatus.PENDING.value:
@@ -190,16 +223,18 @@ async def open_round(*, session: AsyncSession, event_id: int, number: int) -> Ro
         await rounds.flush()
     except IntegrityError as exc:  # another request opened a round at the same moment
         raise Conflict("Another round was opened at the same time.", slug="round-already-open") from exc
+    announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
 
 
-async def close_round(*, session: AsyncSession, event_id: int, number: int) -> Round:
+async def close_round(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> Round:
     event = await get_event_for_change(session=session, event_id=event_id)
     round_ = await _round_of_live_event(session=session, event=event, number=number)
     if round_.status != RoundStatus.OPEN.value:
         raise Conflict(f"Round {number} is {round_.status}; only an open round closes.", slug="round-not-open")
     _close(round_)
     await RoundRepository(session).flush()
+    announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
 
 
@@ -228,6 +263,56 @@ async def list_sponsors(
 
 async def is_sponsor(*, session: AsyncSession, event_id: int, user_id: int) -> bool:
     return await SponsorRepository(session).is_sponsor(event_id, user_id)
+
+
+def effective_round_status(round_: Round, now: dt.datetime) -> RoundStatus:
+    """A round's state as the clock sees it: a timed round is open from `opensAt` until `closesAt`.
+
+    The clock task writes these changes to the table too; this makes the vote path exact to the
+    second even before that task has run.
+    """
+    status = RoundStatus(round_.status)
+    if status is RoundStatus.CLOSED:
+        return status
+    if round_.closes_at is not None and now >= round_.closes_at:
+        return RoundStatus.CLOSED if status is RoundStatus.OPEN or round_.opens_at is not None else status
+    if status is RoundStatus.PENDING and round_.opens_at is not None and now >= round_.opens_at:
+        return RoundStatus.OPEN
+    return status
+
+
+async def rounds_of(*, session: AsyncSession, event_id: int) -> Sequence[Round]:
+    return await RoundRepository(session).list_for_event(event_id)
+
+
+async def get_event_unchecked(*, session: AsyncSession, event_id: int) -> Event | None:
+    """The event by id, whoever asks: for callers that decide visibility themselves (the vote path)."""
+    return await EventRepository(session).get(event_id)
+
+
+async def apply_clock(*, session: AsyncSession, runtime: Runtime, now: dt.datetime) -> list[Round]:
+    """Open and close timed rounds whose time has come; safe to run on every instance at once.
+
+    The due rows are locked (others skip them), so each change is made and announced once. A
+    timed round does not open while another round of its event is open: it waits for it to close.
+    """
+    rounds = RoundRepository(session)
+    changed: list[Round] = []
+    for round_ in await rounds.due(now):
+        target = effective_round_status(round_, now)
+        if target is RoundStatus.CLOSED:
+            _close(round_)
+        elif target is RoundStatus.OPEN:
+            if await rounds.get_open(round_.event_id) is not None:
+                continue
+            round_.status = RoundStatus.OPEN.value
+            round_.opened_at = now
+        else:
+            continue
+        await rounds.flush()
+        announce_change(session=session, runtime=runtime, event_id=round_.event_id, round_=round_)
+        changed.append(round_)
+    return changed
 
 
 async def _round_of_live_event(*, session: AsyncSession, event: Event, number: int) -> Round:

@@ -1,0 +1,167 @@
+"""Every query of the attendees domain: attendees by event and phone, pre-registration in bulk, phone opt-outs."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from stagevote.attendees.models import Attendee, PhoneOptOut
+from stagevote.core.repository import Repository
+from stagevote.events.models import Event, EventStatus
+
+# rows per INSERT or IN (...) statement: far below SQLite's limit of bound parameters
+CHUNK = 500
+
+
+class AttendeeRepository(Repository[Attendee]):
+    model = Attendee
+
+    def _insert(self) -> Any:
+        """The INSERT construct of this session's dialect (both know ON CONFLICT DO NOTHING)."""
+        dialect = self.session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Attendee)
+
+    async def get_for_update(self, attendee_id: int) -> Attendee | None:
+        """The attendee, freshly read and locked for the rest of the unit of work (PostgreSQL)."""
+        statement = (
+            select(Attendee)
+            .where(Attendee.id == attendee_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
+    async def get_by_phone_for_update(self, event_id: int, phone_number: str) -> Attendee | None:
+        statement = (
+            select(Attendee)
+            .where(Attendee.event_id == event_id, Attendee.phone_number == phone_number)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
+    async def insert_if_new(self, values: dict[str, Any]) -> int | None:
+        """Insert one attendee unless the event already has that phone number; the new id, or None.
+
+        Race-safe: of two concurrent inserts of one (event, phone), one inserts and the other gets None.
+        """
+        statement = (
+            self._insert()
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_id", "phone_number"])
+            .returning(Attendee.id)
+        )
+        new_id = await self.session.scalar(statement)
+        return int(new_id) if new_id is not None else None
+
+    async def insert_many_if_new(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert the rows whose (event, phone) is not taken yet; how many were inserted."""
+        created = 0
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            statement = (
+                self._insert()
+                .values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["event_id", "phone_number"])
+                .returning(Attendee.id)
+            )
+            created += len((await self.session.scalars(statement)).all())
+        return created
+
+    async def page_for_event(
+        self, event_id: int, *, confirmed: bool | None, opted_out: bool | None, limit: int, offset: int
+    ) -> tuple[Sequence[Attendee], int]:
+        statement: Select[Attendee] = select(Attendee).where(Attendee.event_id == event_id)
+        if confirmed is not None:
+            statement = statement.where(
+                Attendee.confirmed_at.is_not(None) if confirmed else Attendee.confirmed_at.is_(None)
+            )
+        if opted_out is not None:
+            statement = statement.where(Attendee.opted_out.is_(opted_out))
+        return await self.page(statement.order_by(Attendee.joined_at, Attendee.id), limit=limit, offset=offset)
+
+    async def set_opted_out(self, phone_number: str, opted_out: bool) -> None:
+        """Mark every attendee row of the number, across events."""
+        await self.session.execute(
+            update(Attendee)
+            .where(Attendee.phone_number == phone_number, Attendee.opted_out != opted_out)
+            .values(opted_out=opted_out)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    def _of_phone(self, phone_number: str, statuses: Collection[EventStatus] | None) -> Select[Attendee, Event]:
+        statement = (
+            select(Attendee, Event)
+            .join(Event, Event.id == Attendee.event_id)
+            .where(Attendee.phone_number == phone_number)
+            .order_by(Attendee.joined_at.desc(), Attendee.id.desc())
+        )
+        if statuses is not None:
+            statement = statement.where(Event.status.in_([s.value for s in statuses]))
+        return statement
+
+    async def latest_of_phone(
+        self, phone_number: str, *, statuses: Collection[EventStatus] | None = None
+    ) -> tuple[Attendee, Event] | None:
+        """The number's most recently joined attendee row (of an event in one of `statuses`), with its event."""
+        row = (await self.session.execute(self._of_phone(phone_number, statuses).limit(1))).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def with_code_of_phone(
+        self, phone_number: str, *, statuses: Collection[EventStatus]
+    ) -> Sequence[tuple[Attendee, Event]]:
+        """The number's attendee rows that were sent a confirmation code, most recent first, locked."""
+        statement = (
+            self._of_phone(phone_number, statuses)
+            .where(Attendee.confirmation_code_hash.is_not(None))
+            .with_for_update(of=Attendee)
+            .execution_options(populate_existing=True)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+
+class PhoneOptOutRepository(Repository[PhoneOptOut]):
+    model = PhoneOptOut
+
+    def _insert(self) -> Any:
+        dialect = self.session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PhoneOptOut)
+
+    async def is_opted_out(self, phone_number: str) -> bool:
+        found = await self.session.scalar(
+            select(PhoneOptOut.phone_number).where(PhoneOptOut.phone_number == phone_number)
+        )
+        return found is not None
+
+    async def opted_out_among(self, phone_numbers: Collection[str]) -> set[str]:
+        numbers = list(phone_numbers)
+        found: set[str] = set()
+        for start in range(0, len(numbers), CHUNK):
+            chunk = numbers[start : start + CHUNK]
+            rows = await self.session.scalars(
+                select(PhoneOptOut.phone_number).where(PhoneOptOut.phone_number.in_(chunk))
+            )
+            found.update(rows)
+        return found
+
+    async def add_if_new(self, phone_number: str) -> bool:
+        """Record the opt-out; False when the number had already opted out (race-safe)."""
+        statement = (
+            self._insert()
+            .values(phone_number=phone_number)
+            .on_conflict_do_nothing(index_elements=["phone_number"])
+            .returning(PhoneOptOut.phone_number)
+        )
+        return await self.session.scalar(statement) is not None
+
+    async def remove(self, phone_number: str) -> bool:
+        """Forget the opt-out; False when there was none."""
+        found = await self.session.get(PhoneOptOut, phone_number)
+        if found is None:
+            return False
+        await self.session.delete(found)
+        await self.session.flush()
+        return True

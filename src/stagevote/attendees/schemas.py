@@ -1,0 +1,75 @@
+"""Wire models of the attendees domain: joining, confirming, pre-registering and listing attendees."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import EmailStr, Field, field_validator
+
+from stagevote.core.schemas import Schema
+from stagevote.events.schemas import Language
+
+
+def _lower_email(value: str | None) -> str | None:
+    return value.strip().lower() if value is not None else None
+
+
+class JoinRequest(Schema):
+    """Join an event from the web: a CONFIRM SMS with the code (or the ballot link) follows."""
+
+    phone_number: str = Field(
+        min_length=1, max_length=40, description="E.164 (+15551234567), or national in the default region"
+    )
+    email: EmailStr | None = None
+    language_pref: Language | None = Field(default=None, description="Language of the texts; default: the event's")
+
+    _email = field_validator("email")(_lower_email)
+
+
+class JoinAccepted(Schema):
+    attendee_id: int = Field(description="Send it with the code to POST /attendees/{attendeeId}/confirm")
+
+
+class ConfirmRequest(Schema):
+    code: str = Field(pattern=r"^\s*\d{6}\s*$", description="The 6-digit code sent by SMS")
+
+
+class AttendeeRead(Schema):
+    """An attendee of one event: one per (event, phone number)."""
+
+    id: int
+    event_id: int
+    phone_number: str | None = Field(description="E.164; null once the attendee's personal data was erased")
+    email: str | None
+    joined_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    opted_out: bool
+    pre_registered: bool = Field(description="Added by the organizer (needed to join a private event)")
+
+
+class Confirmation(Schema):
+    attendee: AttendeeRead
+    ballot_token: str = Field(description="`Authorization: Bearer <ballotToken>` for POST /events/{id}/vote")
+    ballot_url: str = Field(description="The fan's ballot page, `{PUBLIC_URL}/b/{ballotToken}`")
+
+
+class PreRegistration(Schema):
+    """One number the organizer adds to the event (a private event admits only these)."""
+
+    phone_number: str = Field(min_length=1, max_length=40)
+    email: EmailStr | None = None
+
+    _email = field_validator("email")(_lower_email)
+
+
+class ImportProblem(Schema):
+    line: int = Field(description="Line of the file, the header being line 1")
+    message: str
+
+
+class ImportResult(Schema):
+    """What a CSV upload did: rows added, numbers already attendees (or repeated in the file), rows refused."""
+
+    created: int
+    duplicates: int
+    invalid: list[ImportProblem]

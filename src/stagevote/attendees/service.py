@@ -1,0 +1,551 @@
+"""The rules of attendees: joining by SMS or the web, confirming the phone, pre-registration, who may vote.
+
+Access types:
+- `public`: anyone joins.
+- `private`: only numbers the organizer pre-registered join (`POST /events/{id}/attendees`); anyone else
+  is refused (403 on the web, a polite SMS) and leaves no row.
+- `hybrid`: anyone joins, but a vote counts only from an attendee who was pre-registered or confirmed
+  the phone: a walk-in must confirm even when `voteConfig.requireConfirmation` is false, while a
+  pre-registered number may vote without confirming.
+In `public` and `private` events `requireConfirmation` decides alone.
+
+Confirmation is a double opt-in: a 6-digit code (`secrets.randbelow`) goes to the phone, stored only as
+an HMAC-SHA256 keyed by the server's secret (six digits need no slow hash: the tries are what is
+limited). It expires after 10 minutes and allows 5 wrong tries (then 429 until it expires); joining
+again (the web call, or texting the keyword) issues a new code and resets the tries. Whoever holds
+the code proves they hold the phone, so the ballot token is only ever answered to a correct code
+(`POST /attendees/{id}/confirm`) or sent to the phone itself: a web join answers `{attendeeId}` and
+nothing more, even when no confirmation is needed (the ballot link then goes out by SMS at once).
+
+Opt-outs are per phone number (`phone_opt_outs`) and mirrored on every attendee row of the number
+(`attendees.opted_out`), so the vote path and the messaging layer read a column instead of a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import io
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stagevote.attendees.models import Attendee
+from stagevote.attendees.repository import AttendeeRepository, PhoneOptOutRepository
+from stagevote.auth.principal import Principal
+from stagevote.core.db import utcnow
+from stagevote.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from stagevote.core.runtime import Runtime
+from stagevote.core.security import InvalidToken, decode_jwt, encode_jwt
+from stagevote.events import service as events_service
+from stagevote.events.models import AccessType, Event, EventStatus
+from stagevote.events.schemas import VoteConfig
+from stagevote.messaging import service as messaging_service
+from stagevote.messaging.texts import text
+
+BALLOT = "ballot"
+CODE_LIFETIME = dt.timedelta(minutes=10)
+MAX_CODE_TRIES = 5
+# the web join sends an SMS to the number it is given: limit it per number and per caller
+JOIN_RATE_PER_PHONE = "10/hour"
+JOIN_RATE_PER_IP = "30/minute"
+JOINABLE = frozenset({EventStatus.PUBLISHED, EventStatus.LIVE})
+# the organizer prepares the list of a private event before publishing it, and may add to it until it closes
+REGISTRABLE = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED, EventStatus.LIVE})
+MAX_IMPORT_ROWS = 50_000
+
+_email = TypeAdapter(EmailStr)
+CodeResult = Literal["confirmed", "wrong", "locked", "expired", "none"]
+
+
+# --- phone numbers ---------------------------------------------------------------------------------
+
+
+def parse_phone(raw: str, *, region: str, strict: bool = True) -> str | None:
+    """The number in E.164, or None. `strict` wants a number valid in its country's plan; otherwise a
+    possible one is enough (what a carrier hands us in `From` is real even if our metadata lags)."""
+    try:
+        number = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    ok = phonenumbers.is_valid_number(number) if strict else phonenumbers.is_possible_number(number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if ok else None
+
+
+def phone_number_of(raw: str, *, runtime: Runtime) -> str:
+    """The number in E.164; 422 (`phoneNumber`) when it is not a valid phone number."""
+    phone = parse_phone(raw, region=runtime.settings.default_phone_region)
+    if phone is None:
+        raise Unprocessable.field(
+            "phoneNumber", "not a valid phone number; write it with its country code, e.g. +14155550100"
+        )
+    return phone
+
+
+# --- who may vote ----------------------------------------------------------------------------------
+
+
+def needs_confirmation(*, attendee: Attendee, event: Event, config: VoteConfig) -> bool:
+    """Whether the attendee must confirm the phone before voting (see the module docstring)."""
+    if event.access_type == AccessType.HYBRID.value:
+        return not attendee.pre_registered
+    return config.require_confirmation
+
+
+def ensure_may_vote(*, attendee: Attendee, event: Event, config: VoteConfig) -> None:
+    """403 unless the attendee may vote at the event now: not erased, not opted out, on the list of a
+    private event, and confirmed where confirmation is required. No query: columns only."""
+    if attendee.event_id != event.id:
+        raise Forbidden("This attendee belongs to another event.", slug="other-event")
+    if attendee.erased_at is not None:
+        raise Forbidden("This attendee's personal data was erased; they can no longer vote.", slug="attendee-erased")
+    if attendee.opted_out:
+        raise Forbidden("This number opted out (STOP); text START to take part again.", slug="opted-out")
+    if event.access_type == AccessType.PRIVATE.value and not attendee.pre_registered:
+        raise Forbidden("This event is private: only numbers registered by the organizer vote.", slug="not-registered")
+    if attendee.confirmed_at is None and needs_confirmation(attendee=attendee, event=event, config=config):
+        raise Forbidden("Confirm your phone number with the code we sent first.", slug="not-confirmed")
+
+
+def language_of(attendee: Attendee | None, event: Event | None) -> str:
+    """The language texts to this attendee are written in: theirs, else the event's, else English."""
+    if attendee is not None and attendee.language_pref:
+        return attendee.language_pref
+    return event.default_language if event is not None else "en"
+
+
+# --- ballot tokens ---------------------------------------------------------------------------------
+
+
+def ballot_token_for(*, runtime: Runtime, attendee: Attendee, event: Event) -> str:
+    """A signed ballot token, valid until a day after the event ends (at least a day)."""
+    lifetime = max(event.end_date + dt.timedelta(days=1) - utcnow(), dt.timedelta(days=1))
+    return encode_jwt(
+        {"att": attendee.id, "evt": event.id}, secret=runtime.secret_key, purpose=BALLOT, lifetime=lifetime
+    )
+
+
+def ballot_url(runtime: Runtime, token: str) -> str:
+    return f"{runtime.settings.public_url}/b/{token}"
+
+
+async def attendee_for_ballot(*, session: AsyncSession, runtime: Runtime, ballot_token: str, event_id: int) -> Attendee:
+    """The attendee a ballot token speaks for; 401 for a bad or expired token, or one for another event."""
+    try:
+        claims = decode_jwt(ballot_token, secret=runtime.secret_key, purpose=BALLOT)
+        attendee_id, token_event = int(claims["att"]), int(claims["evt"])
+    except (InvalidToken, KeyError, TypeError, ValueError) as exc:
+        raise Unauthorized("Invalid or expired ballot token; join again for a new ballot link.") from exc
+    if token_event != event_id:
+        raise Unauthorized("This ballot token is for another event.")
+    attendee = await AttendeeRepository(session).get(attendee_id)
+    if attendee is None or attendee.event_id != event_id or attendee.erased_at is not None:
+        raise Unauthorized("This ballot no longer exists.")
+    return attendee
+
+
+# --- opt-out ---------------------------------------------------------------------------------------
+
+
+async def is_opted_out(*, session: AsyncSession, phone_number: str) -> bool:
+    return await PhoneOptOutRepository(session).is_opted_out(phone_number)
+
+
+async def opt_out(*, session: AsyncSession, phone_number: str) -> bool:
+    """STOP: nothing more goes to the number, from any event; False when it had already opted out."""
+    newly = await PhoneOptOutRepository(session).add_if_new(phone_number)
+    await AttendeeRepository(session).set_opted_out(phone_number, True)
+    return newly
+
+
+async def opt_in(*, session: AsyncSession, phone_number: str) -> bool:
+    """START: the number may be sent messages again; False when it had not opted out."""
+    removed = await PhoneOptOutRepository(session).remove(phone_number)
+    await AttendeeRepository(session).set_opted_out(phone_number, False)
+    return removed
+
+
+async def latest_attendee(
+    *, session: AsyncSession, phone_number: str, live_only: bool = False
+) -> tuple[Attendee, Event] | None:
+    """The number's most recently joined attendee row (of a live event, with `live_only`) and its event.
+
+    An SMS vote goes to this row's event: the fan is at one venue at a time.
+    """
+    statuses = frozenset({EventStatus.LIVE}) if live_only else None
+    return await AttendeeRepository(session).latest_of_phone(phone_number, statuses=statuses)
+
+
+# --- joining ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What joining did: a fresh `code` to send, or a `ballot_token` when the attendee may vote already."""
+
+    attendee: Attendee
+    event: Event
+    created: bool
+    code: str | None = None
+    ballot_token: str | None = None
+    already_confirmed: bool = False
+
+
+def _code_digest(runtime: Runtime, attendee_id: int, code: str) -> str:
+    message = f"attendee-confirmation:{attendee_id}:{code}".encode()
+    return hmac.new(runtime.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _issue_code(runtime: Runtime, attendee: Attendee, now: dt.datetime) -> str:
+    code = f"{secrets.randbelow(10**6):06d}"
+    attendee.confirmation_code_hash = _code_digest(runtime, attendee.id, code)
+    attendee.confirmation_expires_at = now + CODE_LIFETIME
+    attendee.confirmation_attempts = 0
+    return code
+
+
+def _require_joinable(event: Event) -> None:
+    if EventStatus(event.status) not in JOINABLE:
+        raise Conflict(f"This event is {event.status}; it no longer takes attendees.", slug="event-not-joinable")
+
+
+PRIVATE_REFUSAL = "This event is private: only numbers registered by the organizer may join."
+
+
+async def join(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    event: Event,
+    phone_number: str,
+    email: str | None = None,
+    language_pref: str | None = None,
+) -> Joined:
+    """Join a published or live event with an E.164 number (the SMS JOIN and the web join share this).
+
+    403 a number not pre-registered for a private event. Joining again re-issues a fresh code to an
+    attendee still to confirm, and gives an attendee who may vote the ballot token again.
+    """
+    _require_joinable(event)
+    attendees = AttendeeRepository(session)
+    attendee = await attendees.get_by_phone_for_update(event.id, phone_number)
+    created = False
+    if attendee is None:
+        if event.access_type == AccessType.PRIVATE.value:
+            raise Forbidden(PRIVATE_REFUSAL, slug="not-registered")
+        opted_out = await PhoneOptOutRepository(session).is_opted_out(phone_number)
+        new_id = await attendees.insert_if_new(
+            {"event_id": event.id, "phone_number": phone_number, "opted_out": opted_out, "pre_registered": False}
+        )
+        created = new_id is not None
+        attendee = await attendees.get_by_phone_for_update(event.id, phone_number)
+        if attendee is None:  # erased between the insert and this read: nothing sensible to do but retry
+            raise Conflict("This number changed while joining; try again.", slug="join-conflict")
+    elif event.access_type == AccessType.PRIVATE.value and not attendee.pre_registered:
+        raise Forbidden(PRIVATE_REFUSAL, slug="not-registered")
+    if email is not None:
+        attendee.email = email
+    if language_pref is not None:
+        attendee.language_pref = language_pref
+    config = events_service.vote_config_of(event)
+    if attendee.confirmed_at is None and needs_confirmation(attendee=attendee, event=event, config=config):
+        result = Joined(attendee, event, created, code=_issue_code(runtime, attendee, utcnow()))
+    else:
+        token = ballot_token_for(runtime=runtime, attendee=attendee, event=event)
+        result = Joined(
+            attendee, event, created, ballot_token=token, already_confirmed=attendee.confirmed_at is not None
+        )
+    await attendees.flush()
+    return result
+
+
+async def join_on_web(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    event_id: int,
+    phone_number: str,
+    email: str | None,
+    language_pref: str | None,
+    client_ip: str,
+) -> Attendee:
+    """The web twin of texting the keyword: join, then a CONFIRM SMS with the code (or the ballot link).
+
+    429 past the rate limits (per caller address, per number) · 422 (`phoneNumber`) not a phone number ·
+    404 unknown or draft event · 409 event closed or archived, or the number opted out (STOP) · 403 a
+    private event that does not have the number on its list.
+    """
+    await runtime.limiter.hit(JOIN_RATE_PER_IP, "join-ip", client_ip, what="join attempts from this address")
+    phone = phone_number_of(phone_number, runtime=runtime)
+    await runtime.limiter.hit(JOIN_RATE_PER_PHONE, "join-phone", phone, what="join attempts for this number")
+    event = await events_service.get_event(session=session, principal=None, event_id=event_id)
+    _require_joinable(event)
+    if await PhoneOptOutRepository(session).is_opted_out(phone):
+        raise Conflict(
+            "This number has opted out of our texts (STOP); text START to our number to receive them again.",
+            slug="opted-out",
+        )
+    joined = await join(
+        session=session, runtime=runtime, event=event, phone_number=phone, email=email, language_pref=language_pref
+    )
+    attendee = joined.attendee
+    language = language_of(attendee, event)
+    if joined.code is not None:
+        body = text("web_code", language, kw=event.keyword, code=joined.code)
+    else:
+        url = ballot_url(runtime, joined.ballot_token or "")
+        body = text("already_in" if joined.already_confirmed else "web_ballot", language, kw=event.keyword, url=url)
+    await messaging_service.send_sms(
+        session=session, runtime=runtime, attendee=attendee, body=body, message_type="CONFIRM"
+    )
+    return attendee
+
+
+# --- confirming ------------------------------------------------------------------------------------
+
+
+def _check_code(runtime: Runtime, attendee: Attendee, code: str, now: dt.datetime) -> CodeResult:
+    """Compare a code with the attendee's; a wrong one spends a try. `confirmed` sets `confirmed_at`."""
+    if attendee.confirmation_code_hash is None:
+        return "none"
+    if attendee.confirmation_expires_at is None or attendee.confirmation_expires_at <= now:
+        return "expired"
+    if attendee.confirmation_attempts >= MAX_CODE_TRIES:
+        return "locked"
+    if hmac.compare_digest(_code_digest(runtime, attendee.id, code), attendee.confirmation_code_hash):
+        if attendee.confirmed_at is None:
+            attendee.confirmed_at = now
+        return "confirmed"
+    attendee.confirmation_attempts += 1
+    return "locked" if attendee.confirmation_attempts >= MAX_CODE_TRIES else "wrong"
+
+
+def tries_left(attendee: Attendee) -> int:
+    return max(0, MAX_CODE_TRIES - attendee.confirmation_attempts)
+
+
+def _seconds_until_expiry(attendee: Attendee, now: dt.datetime) -> int:
+    expires = attendee.confirmation_expires_at or now
+    return max(1, int((expires - now).total_seconds()))
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    attendee: Attendee
+    event: Event
+    ballot_token: str
+    ballot_url: str
+
+
+async def confirm_on_web(*, session: AsyncSession, runtime: Runtime, attendee_id: int, code: str) -> Confirmed:
+    """Confirm the phone with the code it was sent; the ballot token, and the ballot link by SMS.
+
+    404 unknown attendee · 409 the event no longer takes attendees · 422 (`code`) wrong, expired, or
+    none was sent · 429 five wrong tries: no more until the code expires (then join again for a new one).
+    The same right code again answers the same way (a double submit); only the first sends the SMS.
+    """
+    attendees = AttendeeRepository(session)
+    attendee = await attendees.get_for_update(attendee_id)
+    if attendee is None or attendee.erased_at is not None:
+        raise NotFound(f"No attendee {attendee_id}.")
+    event = await events_service.get_event(session=session, principal=None, event_id=attendee.event_id)
+    _require_joinable(event)
+    now = utcnow()
+    was_confirmed = attendee.confirmed_at is not None
+    result = _check_code(runtime, attendee, code.strip(), now)
+    await attendees.flush()
+    if result == "none":
+        raise Unprocessable.field("code", "no code was sent to this attendee; join again to get one")
+    if result == "expired":
+        raise Unprocessable.field("code", "this code has expired; ask for a new one by joining again")
+    if result == "locked":
+        error: TooManyRequests | Unprocessable = TooManyRequests(
+            "Too many wrong codes; wait until this code expires, then join again for a new one.",
+            retry_after=_seconds_until_expiry(attendee, now),
+        )
+        error.commit_session = True  # the spent tries must stay spent
+        raise error
+    if result == "wrong":
+        left = tries_left(attendee)
+        error = Unprocessable.field("code", f"wrong code; {left} {'try' if left == 1 else 'tries'} left")
+        error.commit_session = True
+        raise error
+    token = ballot_token_for(runtime=runtime, attendee=attendee, event=event)
+    url = ballot_url(runtime, token)
+    if not was_confirmed:
+        body = text("confirmed", language_of(attendee, event), kw=event.keyword, url=url)
+        await messaging_service.send_sms(
+            session=session, runtime=runtime, attendee=attendee, body=body, message_type="CONFIRM"
+        )
+    return Confirmed(attendee, event, token, url)
+
+
+@dataclass(frozen=True)
+class CodeOutcome:
+    """What a code texted in did, for the reply: `attendee`/`event` are known unless `result` is none."""
+
+    result: CodeResult
+    attendee: Attendee | None = None
+    event: Event | None = None
+    ballot_token: str | None = None
+
+
+async def confirm_by_sms(*, session: AsyncSession, runtime: Runtime, phone_number: str, code: str) -> CodeOutcome:
+    """A 6-digit code texted in: it confirms whichever of the number's joinable attendee rows it was sent to.
+
+    A code that matches none spends a try of the most recent code still pending.
+    """
+    rows = await AttendeeRepository(session).with_code_of_phone(phone_number, statuses=JOINABLE)
+    now = utcnow()
+    for attendee, event in rows:
+        if hmac.compare_digest(_code_digest(runtime, attendee.id, code), attendee.confirmation_code_hash or ""):
+            result = _check_code(runtime, attendee, code, now)
+            await AttendeeRepository(session).flush()
+            token = ballot_token_for(runtime=runtime, attendee=attendee, event=event) if result == "confirmed" else None
+            return CodeOutcome(result, attendee, event, token)
+    pending = [(a, e) for a, e in rows if a.confirmed_at is None]
+    if not pending:
+        return CodeOutcome("none")
+    attendee, event = pending[0]
+    result = _check_code(runtime, attendee, code, now)
+    await AttendeeRepository(session).flush()
+    return CodeOutcome(result, attendee, event)
+
+
+# --- the organizer's list --------------------------------------------------------------------------
+
+
+async def _event_for_registration(*, session: AsyncSession, principal: Principal, event_id: int) -> Event:
+    event = await events_service.get_event(session=session, principal=principal, event_id=event_id)
+    if EventStatus(event.status) not in REGISTRABLE:
+        raise Conflict(f"This event is {event.status}; its attendee list is closed.", slug="event-not-joinable")
+    return event
+
+
+async def pre_register(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    event_id: int,
+    phone_number: str,
+    email: str | None,
+) -> Attendee:
+    """Add one number to the event's list (pre-registered). 404 unknown event · 409 closed or archived event,
+    or the number is already an attendee · 422 (`phoneNumber`) not a phone number."""
+    event = await _event_for_registration(session=session, principal=principal, event_id=event_id)
+    phone = phone_number_of(phone_number, runtime=runtime)
+    opted_out = await PhoneOptOutRepository(session).is_opted_out(phone)
+    attendees = AttendeeRepository(session)
+    new_id = await attendees.insert_if_new(
+        {"event_id": event.id, "phone_number": phone, "email": email, "opted_out": opted_out, "pre_registered": True}
+    )
+    if new_id is None:
+        raise Conflict("This number is already an attendee of the event.", slug="attendee-exists")
+    attendee = await attendees.get(new_id)
+    if attendee is None:  # pragma: no cover - just inserted in this unit of work
+        raise NotFound(f"No attendee {new_id}.")
+    return attendee
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    duplicates: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+
+_PHONE_HEADERS = frozenset({"phonenumber", "phone", "mobile", "number"})
+_EMAIL_HEADERS = frozenset({"email", "emailaddress", "mail"})
+
+
+def _header_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _columns(header: Sequence[str]) -> tuple[int, int | None]:
+    keys = [_header_key(name) for name in header]
+    phone = next((i for i, k in enumerate(keys) if k in _PHONE_HEADERS), None)
+    if phone is None:
+        raise Unprocessable.field("file", "line 1 must be a header naming the columns: phoneNumber,email")
+    email = next((i for i, k in enumerate(keys) if k in _EMAIL_HEADERS), None)
+    return phone, email
+
+
+async def import_attendees(
+    *, session: AsyncSession, runtime: Runtime, principal: Principal, event_id: int, content: str
+) -> ImportReport:
+    """Pre-register the numbers of a CSV file (header `phoneNumber,email`).
+
+    Numbers already attendees of the event, or repeated in the file, count as duplicates and change
+    nothing; a row with an invalid number or e-mail is reported with its line (the header is line 1)
+    and the others are still added. 404 unknown event · 409 closed or archived · 422 no header.
+    """
+    event = await _event_for_registration(session=session, principal=principal, event_id=event_id)
+    region = runtime.settings.default_phone_region
+    report = ImportReport()
+    reader = csv.reader(io.StringIO(content))
+    header: list[str] | None = None
+    phone_column, email_column = 0, None
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    for record in reader:
+        if not any(cell.strip() for cell in record):
+            continue
+        if header is None:
+            header = record
+            phone_column, email_column = _columns(header)
+            continue
+        line = reader.line_num
+        if len(rows) + report.duplicates + len(report.invalid) >= MAX_IMPORT_ROWS:
+            raise Unprocessable.field("file", f"at most {MAX_IMPORT_ROWS} rows in one upload; split the file")
+        raw_phone = record[phone_column].strip() if phone_column < len(record) else ""
+        raw_email = record[email_column].strip() if email_column is not None and email_column < len(record) else ""
+        phone = parse_phone(raw_phone, region=region) if raw_phone else None
+        if phone is None:
+            reason = "missing" if not raw_phone else f"'{raw_phone[:40]}' is not a valid phone number"
+            report.invalid.append((line, f"phoneNumber: {reason}"))
+            continue
+        email: str | None = None
+        if raw_email:
+            try:
+                email = str(_email.validate_python(raw_email)).lower()
+            except ValidationError:
+                report.invalid.append((line, f"email: '{raw_email[:80]}' is not a valid e-mail address"))
+                continue
+        if phone in seen:
+            report.duplicates += 1
+            continue
+        seen.add(phone)
+        rows.append({"event_id": event.id, "phone_number": phone, "email": email, "pre_registered": True})
+    if header is None:
+        raise Unprocessable.field("file", "the file is empty; line 1 must be the header phoneNumber,email")
+    opted_out = await PhoneOptOutRepository(session).opted_out_among(seen)
+    for row in rows:
+        row["opted_out"] = row["phone_number"] in opted_out
+    report.created = await AttendeeRepository(session).insert_many_if_new(rows)
+    report.duplicates += len(rows) - report.created
+    return report
+
+
+async def list_attendees(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    event_id: int,
+    confirmed: bool | None,
+    opted_out: bool | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Attendee], int]:
+    await events_service.get_event(session=session, principal=principal, event_id=event_id)
+    return await AttendeeRepository(session).page_for_event(
+        event_id, confirmed=confirmed, opted_out=opted_out, limit=limit, offset=offset
+    )

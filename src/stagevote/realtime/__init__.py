@@ -1,0 +1,1 @@
+"""Real time: the Socket.IO `/live` namespace and the coalescing leaderboard broadcaster."""

@@ -1,0 +1,222 @@
+"""The rules of voting: one statement decides each vote; the leaderboard is a cache of the votes table.
+
+The vote path: the event's rules, rounds and line-up come from the in-process vote context (no
+query); the attendee is one primary-key read; a single `INSERT … SELECT … ON CONFLICT DO NOTHING
+RETURNING` takes the attendee's next free slot, so the database enforces the quota (one row per
+attendee, event, round and slot) and the token's idempotency together. After the commit, one Redis
+call moves the tally and the live screens are told; the request never waits for a broadcast.
+
+With `allowVoteChange`, a vote past the quota replaces the attendee's oldest vote in the round
+(with `votesPerRound: 1`, simply "change my vote"); without it, it is 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stagevote.attendees import service as attendees_service
+from stagevote.attendees.models import Attendee
+from stagevote.auth.principal import Principal
+from stagevote.core.db import after_commit, utcnow
+from stagevote.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from stagevote.core.runtime import Runtime
+from stagevote.core.tally import RECENT_SECONDS
+from stagevote.events.models import EventStatus, RoundStatus
+from stagevote.voting.context import VoteContext, vote_context
+from stagevote.voting.models import Vote
+from stagevote.voting.repository import VoteRepository
+from stagevote.voting.schemas import LeaderboardRead, Standing
+
+VOTES_CHANGED = "votes.changed"  # in-process signal: {eventId, round}
+
+
+@dataclass(frozen=True)
+class CastVote:
+    vote: Vote
+    created: bool
+
+
+def tally_key(event_id: int, round_number: int) -> str:
+    return f"leaderboard:{event_id}:{round_number}"
+
+
+async def cast_vote(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    event_id: int,
+    attendee: Attendee,
+    round_number: int | None,
+    artist_id: int | None,
+    vote_code: str | None,
+    token: str,
+    channel: str,
+) -> CastVote:
+    """Count one vote, or answer why not: 404 no event · 403 the attendee may not vote · 409 event or
+    round not open, quota used · 422 unknown round, artist not in the round. The same token again
+    returns the vote it made (`created` False) and counts nothing."""
+    context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    if context is None or attendee.event_id != event_id:
+        raise NotFound(f"No event {event_id} for this ballot.")
+    now = utcnow()
+    number = _round_to_vote_in(context, round_number, now)
+    artist = _artist_to_vote_for(context, number, artist_id, vote_code)
+    attendees_service.ensure_may_vote(attendee=attendee, event=context.event, config=context.config)
+
+    votes = VoteRepository(session)
+    quota = context.config.votes_per_round
+    for _ in range(quota + 1):  # a retry only follows a concurrent vote taking the same slot
+        vote = await votes.insert_in_free_slot(
+            attendee_id=attendee.id,
+            event_id=event_id,
+            round_number=number,
+            artist_id=artist,
+            token=token,
+            channel=channel,
+            quota=quota,
+            now=now,
+        )
+        if vote is not None:
+            _after_vote(session, runtime, vote, {artist: 1})
+            return CastVote(vote, created=True)
+        existing = await votes.get_by_token(token)
+        if existing is not None:
+            if existing.attendee_id != attendee.id:
+                raise Conflict("This vote token was already used.", slug="token-used")
+            return CastVote(existing, created=False)
+        if await _quota_used(votes, attendee.id, event_id, number, quota):
+            break
+    if not context.config.allow_vote_change:
+        raise Conflict(
+            f"You have used your {quota} vote{'s' if quota > 1 else ''} in round {number}.", slug="quota-used"
+        )
+    replaced = await votes.oldest_in_round_for_update(attendee_id=attendee.id, event_id=event_id, round_number=number)
+    if replaced is None:  # the quota was used a moment ago, and is free again: the votes were erased
+        raise Conflict("Your vote could not be counted; try again.", slug="quota-used")
+    previous_artist = replaced.artist_id
+    replaced.artist_id, replaced.token, replaced.channel, replaced.created_at = artist, token, channel, now
+    await votes.flush()
+    if previous_artist != artist:
+        _after_vote(session, runtime, replaced, {artist: 1, previous_artist: -1})
+    return CastVote(replaced, created=True)
+
+
+async def _quota_used(votes: VoteRepository, attendee_id: int, event_id: int, number: int, quota: int) -> bool:
+    counts = await votes.count_for_attendee(attendee_id=attendee_id, event_id=event_id, round_number=number)
+    return counts >= quota
+
+
+def _round_to_vote_in(context: VoteContext, round_number: int | None, now: dt.datetime) -> int:
+    if context.event.status != EventStatus.LIVE.value:
+        raise Conflict(f"Voting is closed: the event is {context.event.status}.", slug="event-not-live")
+    if round_number is None:
+        open_round = context.open_round(now)
+        if open_round is None:
+            raise Conflict("No round is open right now.", slug="round-not-open")
+        return open_round
+    status = context.round_status(round_number, now)
+    if status is None:
+        raise Unprocessable.field("round", f"this event has no round {round_number}")
+    if status is not RoundStatus.OPEN:
+        raise Conflict(f"Round {round_number} is {status.value}, not open.", slug="round-not-open")
+    return round_number
+
+
+def _artist_to_vote_for(context: VoteContext, number: int, artist_id: int | None, vote_code: str | None) -> int:
+    candidates = {p.artist_id for p in context.candidates(number)}
+    if vote_code is not None:
+        performer = context.by_vote_code(vote_code)
+        if performer is None or performer.artist_id not in candidates:
+            raise Unprocessable.field("voteCode", f"no artist with code {vote_code} in round {number}")
+        return performer.artist_id
+    if artist_id is None or artist_id not in candidates:
+        raise Unprocessable.field("artistId", f"this artist is not in round {number}")
+    return artist_id
+
+
+def _marker(vote_id: int, artist_id: int) -> str:
+    """What the tally remembers of a vote it counted: the row and the artist it is for now."""
+    return f"{vote_id}:{artist_id}"
+
+
+def _after_vote(session: AsyncSession, runtime: Runtime, vote: Vote, changes: dict[int, int]) -> None:
+    event_id, number, channel = vote.event_id, vote.round, vote.channel
+    marker = _marker(vote.id, vote.artist_id)
+
+    async def publish() -> None:
+        runtime.metrics.votes.labels(channel).inc()
+        await runtime.tally.increment(
+            tally_key(event_id, number), {str(a): d for a, d in changes.items()}, marker=marker
+        )
+        await runtime.signals.publish(VOTES_CHANGED, {"eventId": event_id, "round": number})
+
+    after_commit(session, publish)
+
+
+def may_see_leaderboard(context: VoteContext, number: int, principal: Principal | None, now: dt.datetime) -> bool:
+    """`live`: everyone; `after_close`: everyone once the round (or the event) closed; `hidden`: admins."""
+    if principal is not None and principal.is_admin:
+        return True
+    visibility = context.config.leaderboard_visibility
+    if visibility == "live":
+        return True
+    if visibility == "after_close":
+        event_over = context.event.status in (EventStatus.CLOSED.value, EventStatus.ARCHIVED.value)
+        return event_over or context.round_status(number, now) is RoundStatus.CLOSED
+    return False
+
+
+async def leaderboard(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    event_id: int,
+    round_number: int | None,
+    principal: Principal | None,
+) -> LeaderboardRead:
+    """The standings of a round (the current one by default): 404 unknown or draft event, 422 unknown
+    round, 403 when `leaderboardVisibility` keeps it from this caller for now."""
+    context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    admin = principal is not None and principal.is_admin
+    if context is None or (context.event.status == EventStatus.DRAFT.value and not admin):
+        raise NotFound(f"No event {event_id}.")
+    now = utcnow()
+    number = round_number if round_number is not None else context.current_round(now)
+    if number not in context.rounds:
+        raise Unprocessable.field("round", f"this event has no round {number}")
+    if not may_see_leaderboard(context, number, principal, now):
+        raise Forbidden("The organizer keeps this leaderboard hidden for now.", slug="leaderboard-hidden")
+    return await standings(session=session, runtime=runtime, context=context, number=number)
+
+
+async def standings(*, session: AsyncSession, runtime: Runtime, context: VoteContext, number: int) -> LeaderboardRead:
+    """The tally from the cache, seeded from the votes table when the cache does not have it."""
+    key = tally_key(context.event_id, number)
+    cached = await runtime.tally.read(key)
+    if cached is None:
+        since = utcnow() - dt.timedelta(seconds=RECENT_SECONDS)
+        counts, recent = await VoteRepository(session).counts(
+            event_id=context.event_id, round_number=number, recent_since=since
+        )
+        await runtime.tally.seed(
+            key, {str(a): c for a, c in counts.items()}, counted_markers=[_marker(v, a) for v, a in recent]
+        )
+    else:
+        counts = {int(a): c for a, c in cached.items()}
+    names = {p.artist_id: p.name for p in context.performers.values()}
+    rows = [(p.artist_id, p.name, counts.get(p.artist_id, 0)) for p in context.candidates(number)]
+    rows.sort(key=lambda row: (-row[2], row[1].lower(), row[0]))
+    ranked: list[Standing] = []
+    for position, (artist_id, name, votes) in enumerate(rows, start=1):
+        rank = ranked[-1].rank if ranked and ranked[-1].votes == votes else position
+        ranked.append(Standing(artist_id=artist_id, name=names.get(artist_id, name), votes=votes, rank=rank))
+    return LeaderboardRead(
+        event_id=context.event_id,
+        round=number,
+        total_votes=sum(counts.values()),
+        standings=ranked,
+        updated_at=utcnow(),
+    )

@@ -1,0 +1,70 @@
+"""Timed rounds open and close by the clock, as well as by hand; the vote path is exact to the second."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from httpx import AsyncClient
+
+from stagevote.core.runtime import Runtime
+from stagevote.events.clock import RoundClock
+from tests.conftest import Actor
+from tests.factories import event_body
+from tests.voting.conftest import Stage
+
+
+def at(seconds: float) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
+
+
+async def timed_stage(client: AsyncClient, runtime: Runtime, admin: Actor, opens: float, closes: float) -> Stage:
+    rounds = [{"number": 1, "name": "Timed", "opensAt": at(opens), "closesAt": at(closes)}]
+    created = await client.post("/events", json=event_body(voteConfig={"rounds": rounds}), headers=admin.headers)
+    stage = Stage(client, runtime, admin, created.json()["id"])
+    invited = await client.post(f"/events/{stage.event_id}/artists", json={"name": "Owls"}, headers=admin.headers)
+    stage.artists["Owls"] = invited.json()["artistId"]
+    await client.post(f"/events/{stage.event_id}/artists/{stage.artists['Owls']}/accept", headers=admin.headers)
+    await stage.admin_post("/publish")
+    await stage.admin_post("/start")
+    return stage
+
+
+async def round_status(stage: Stage) -> str:
+    status: str = (await stage.client.get(f"/events/{stage.event_id}/rounds")).json()["items"][0]["status"]
+    return status
+
+
+async def test_the_clock_opens_and_closes_a_timed_round(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=1.5)
+    clock = RoundClock(runtime)
+    await clock.tick()
+    assert await round_status(stage) == "open"
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201
+    await asyncio.sleep(1.6)
+    await clock.tick()
+    assert await round_status(stage) == "closed"
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 409
+
+
+async def test_votes_follow_the_clock_even_before_it_ticks(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=-5, closes=60)
+    # whether or not the clock task has run yet, the round is open by its times
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201
+
+
+async def test_a_round_whose_time_has_not_come_is_closed_to_votes(
+    client: AsyncClient, runtime: Runtime, admin: Actor
+) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=60, closes=120)
+    await RoundClock(runtime).tick()
+    assert await round_status(stage) == "pending"
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 409
+
+
+async def test_a_timed_round_can_still_be_closed_by_hand(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=60)
+    await RoundClock(runtime).tick()
+    await stage.admin_post("/rounds/1/close")
+    assert await round_status(stage) == "closed"
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 409
