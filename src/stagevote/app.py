@@ -21,6 +21,7 @@ from stagevote.core.operations import router as operations_router
 from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
+from stagevote.messaging import outbox
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     live = create_live_server(runtime)
     broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
+    sweeper = outbox.Sweeper(runtime)
     vote_context.install(runtime)
+    outbox.install(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,9 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         broadcaster.start()
         if settings.round_clock_seconds > 0:
             clock.start()
+        if runtime.queue.in_process:  # on the in-memory broker this process is its own worker
+            sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
             await clock.stop()
             await broadcaster.stop()
             await runtime.close()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     sendgrid_api_key: str | None = None
     sendgrid_api_url: str = "https://api.sendgrid.com"
 
+    sms_per_second: float = Field(default=10.0, gt=0, description="most SMS handed to the provider per second")
+    email_per_second: float = Field(default=20.0, gt=0, description="most e-mails handed to the provider per second")
+    delivery_max_attempts: int = Field(default=6, ge=1, description="tries before a message is marked failed")
     recap_storage: str = f"file://{DEFAULT_DATA_DIR}/recaps"
     sentry_dsn: str | None = None
     log_format: Literal["console", "json"] = "console"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -34,6 +35,13 @@ class RateLimiter:
         stats = await self._strategy.get_window_stats(item, *identifiers)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise TooManyRequests(f"Too many {what}; try again in {retry_after} s.", retry_after=retry_after)
+
+    async def acquire(self, per_second: float, *identifiers: str) -> None:
+        """Wait until one more use fits in `per_second` (shared by every instance on Redis)."""
+        item = parse(f"{max(1, round(per_second))}/second")
+        while not await self._strategy.hit(item, *identifiers):
+            stats = await self._strategy.get_window_stats(item, *identifiers)
+            await asyncio.sleep(max(0.01, min(1.0, stats.reset_time - time.time())))
 
     async def reset(self) -> None:
         await self._storage.reset()

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stagevote.config import Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.hooks import TransactionHooks
 from stagevote.core.memo import Memo
 from stagevote.core.metrics import Metrics
+from stagevote.core.queue import TaskQueue
 from stagevote.core.ratelimit import RateLimiter
 from stagevote.core.signals import Bus, Signals
 from stagevote.core.tally import MemoryTally, RedisTally, Tally
@@ -36,6 +38,8 @@ class Runtime:
     bus: Bus
     memo: Memo
     tally: Tally
+    hooks: TransactionHooks
+    queue: TaskQueue
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -58,12 +62,16 @@ class Runtime:
             tally=RedisTally(redis, prefix=f"{settings.redis_key_prefix}tally:")
             if redis is not None
             else MemoryTally(),
+            hooks=TransactionHooks(),
+            queue=TaskQueue(settings.broker_url, queue_name=f"{settings.redis_key_prefix}tasks"),
         )
 
     async def start(self) -> None:
         await self.bus.start()
+        await self.queue.start()
 
     async def close(self) -> None:
+        await self.queue.stop()
         await self.bus.stop()
         await self.engine.dispose()
         if self.redis is not None:

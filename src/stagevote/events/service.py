@@ -45,6 +45,16 @@ EVENT_CHANGED = "event.changed"
 # in-process (signals): tell the live screens
 EVENT_STATUS = "event.status"
 ROUND_STATUS = "round.status"
+# in the unit of work (hooks): let other domains add their rows to the same commit
+ROUND_OPENED = "round.opened"  # {eventId, number}
+ROUND_CLOSED = "round.closed"  # {eventId, number}
+EVENT_CLOSED = "event.closed"  # {eventId}
+CLOCK_TICK = "clock.tick"  # {now}: once a second, on one instance at a time per due row
+
+
+async def _round_hooks(session: AsyncSession, runtime: Runtime, round_: Round) -> None:
+    topic = ROUND_OPENED if round_.status == RoundStatus.OPEN.value else ROUND_CLOSED
+    await runtime.hooks.run(topic, session, {"eventId": round_.event_id, "number": round_.number})
 
 
 def announce_change(
@@ -197,6 +207,10 @@ async def transition(*, session: AsyncSession, runtime: Runtime, event_id: int, 
         await EventRepository(session).flush()
     except IntegrityError as exc:  # archived events free their keyword; nothing else may clash
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    if closed_round is not None:
+        await _round_hooks(session, runtime, closed_round)
+    if target is EventStatus.CLOSED:
+        await runtime.hooks.run(EVENT_CLOSED, session, {"eventId": event.id})
     announce_change(session=session, runtime=runtime, event_id=event.id, status=event.status, round_=closed_round)
     return event
 
@@ -223,6 +237,7 @@ async def open_round(*, session: AsyncSession, runtime: Runtime, event_id: int, 
         await rounds.flush()
     except IntegrityError as exc:  # another request opened a round at the same moment
         raise Conflict("Another round was opened at the same time.", slug="round-already-open") from exc
+    await _round_hooks(session, runtime, round_)
     announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
 
@@ -234,6 +249,7 @@ async def close_round(*, session: AsyncSession, runtime: Runtime, event_id: int,
         raise Conflict(f"Round {number} is {round_.status}; only an open round closes.", slug="round-not-open")
     _close(round_)
     await RoundRepository(session).flush()
+    await _round_hooks(session, runtime, round_)
     announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
 
@@ -310,8 +326,10 @@ async def apply_clock(*, session: AsyncSession, runtime: Runtime, now: dt.dateti
         else:
             continue
         await rounds.flush()
+        await _round_hooks(session, runtime, round_)
         announce_change(session=session, runtime=runtime, event_id=round_.event_id, round_=round_)
         changed.append(round_)
+    await runtime.hooks.run(CLOCK_TICK, session, {"now": now})
     return changed
 
 

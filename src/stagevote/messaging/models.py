@@ -17,6 +17,7 @@ class Message(Base):
         CheckConstraint("status IN ('queued','sending','sent','delivered','undelivered','failed')", name="status"),
         Index("ix_messages_event_id_message_type", "event_id", "message_type"),
         Index("ix_messages_status_updated_at", "status", "updated_at"),
+        Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,10 +27,14 @@ class Message(Base):
     message_type: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="queued")
     recipient: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, default="")
+    # what made this message, when it must be made once only (e.g. "NUDGE:12:2:open:345")
+    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None]

@@ -1,4 +1,8 @@
-"""SMS providers: `console` logs the message, `twilio` posts it to Twilio's Messages API."""
+"""Message providers: `console` logs the message; Twilio for SMS; SendGrid or SMTP for e-mail.
+
+Every provider raises `DeliveryError` when a message did not go out, saying whether trying again may
+help (`retryable`: a timeout, a 5xx, a rate limit) and whether the recipient opted out at the carrier.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,17 @@ log = structlog.get_logger(__name__)
 TWILIO_TIMEOUT_SECONDS = 10.0
 
 
-class SmsDeliveryError(Exception):
+class DeliveryError(Exception):
     """The provider refused the message or could not be reached; the text says why."""
+
+    def __init__(self, reason: str, *, retryable: bool = False, opted_out: bool = False, code: str | None = None):
+        super().__init__(reason)
+        self.retryable = retryable
+        self.opted_out = opted_out
+        self.code = code
+
+
+SmsDeliveryError = DeliveryError  # the name the SMS-only first version used
 
 
 class SmsProvider(Protocol):
@@ -72,3 +85,20 @@ def sms_provider_for(settings: Settings) -> SmsProvider:
     if settings.sms_provider == "twilio":
         return TwilioSmsProvider(settings)
     return ConsoleSmsProvider()
+
+
+class EmailProvider(Protocol):
+    async def send(self, *, to: str, subject: str, body: str) -> str | None:
+        """Hand the e-mail over; the provider's id of it, when the provider gives one."""
+
+
+class ConsoleEmailProvider:
+    """Development: the e-mail goes to the log instead of a mailbox."""
+
+    async def send(self, *, to: str, subject: str, body: str) -> str | None:
+        log.info("email_console", to=to, subject=subject, body=body)
+        return None
+
+
+def email_provider_for(settings: Settings) -> EmailProvider:
+    return ConsoleEmailProvider()

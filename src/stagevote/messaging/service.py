@@ -1,27 +1,22 @@
-"""Minimal messaging: inline SMS replies on record, and outbound SMS written as rows and delivered after commit.
+"""Messaging: every SMS or e-mail to a fan is a `messages` row, written in the caller's unit of work.
 
-`send_sms` is the one door for a message that is not a direct reply: it writes the `messages` row
-(status `queued`) in the caller's unit of work and, once that commits, `deliver_sms` claims the row
-with a conditional update (`queued` → `sending`, so a message is never sent twice) and hands it to
-the configured provider. Today the delivery runs right after the commit, in the same process; the
-outbox of issue 4 will run `deliver_sms` from a task queue instead, without its callers changing.
+`send_sms` / `send_email` are the doors for messages that are not inline replies: the row is
+written with the action that caused it, and once that commits its id goes to the task queue, whose
+task (`outbox.deliver`) sends it exactly once. `record_reply` keeps an inline TwiML reply on record.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.attendees.models import Attendee
-from stagevote.core.db import after_commit, unit_of_work, utcnow
+from stagevote.core.db import utcnow
 from stagevote.core.runtime import Runtime
+from stagevote.messaging import outbox
 from stagevote.messaging.models import Message
-from stagevote.messaging.providers import SmsDeliveryError, sms_provider_for
 from stagevote.messaging.repository import MessageRepository
-
-log = structlog.get_logger(__name__)
 
 MessageType = Literal["JOIN", "CONFIRM", "HELP", "STOP", "VOTE", "REPLY", "NUDGE", "RESULTS", "RECAP", "CUSTOM"]
 # Where a provider's status report may move a message from: never backwards, never out of a final status.
@@ -58,59 +53,74 @@ async def record_reply(
 
 
 async def send_sms(
-    *, session: AsyncSession, runtime: Runtime, attendee: Attendee, body: str, message_type: MessageType
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    attendee: Attendee,
+    body: str,
+    message_type: MessageType,
+    dedupe_key: str | None = None,
 ) -> Message | None:
-    """Queue an SMS to the attendee, delivered once the caller's unit of work commits.
+    """Queue an SMS to the attendee: a `messages` row now, delivered by the outbox once this commits.
 
-    An attendee who opted out (or whose data was erased) is sent nothing and gets no row: None.
+    An attendee who opted out (or whose data was erased) is sent nothing and gets no row: None. A
+    `dedupe_key` already used means the message exists: None, and nothing new is written.
     """
     if attendee.opted_out or attendee.phone_number is None or attendee.erased_at is not None:
         return None
-    message = await MessageRepository(session).add(
+    return await _queue(
+        session, runtime, attendee, channel="sms", recipient=attendee.phone_number, subject=None, body=body,
+        message_type=message_type, dedupe_key=dedupe_key,
+    )  # fmt: skip
+
+
+async def send_email(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    attendee: Attendee,
+    subject: str,
+    body: str,
+    message_type: MessageType,
+    dedupe_key: str | None = None,
+) -> Message | None:
+    """Queue an e-mail to the attendee; None (no row) without an address, after an opt-out, or a used key."""
+    if attendee.opted_out or not attendee.email or attendee.erased_at is not None:
+        return None
+    return await _queue(
+        session, runtime, attendee, channel="email", recipient=attendee.email, subject=subject, body=body,
+        message_type=message_type, dedupe_key=dedupe_key,
+    )  # fmt: skip
+
+
+async def _queue(
+    session: AsyncSession,
+    runtime: Runtime,
+    attendee: Attendee,
+    *,
+    channel: str,
+    recipient: str,
+    subject: str | None,
+    body: str,
+    message_type: MessageType,
+    dedupe_key: str | None,
+) -> Message | None:
+    message = await MessageRepository(session).add_unless_duplicate(
         Message(
             attendee_id=attendee.id,
             event_id=attendee.event_id,
-            channel="sms",
+            channel=channel,
             message_type=message_type,
             status="queued",
-            recipient=attendee.phone_number,
+            recipient=recipient,
+            subject=subject,
             body=body,
+            dedupe_key=dedupe_key,
         )
     )
-    message_id = message.id
-
-    async def deliver() -> None:
-        await deliver_sms(runtime=runtime, message_id=message_id)
-
-    after_commit(session, deliver)
+    if message is not None:
+        outbox.enqueue_after_commit(session, runtime, [message.id])
     return message
-
-
-async def deliver_sms(*, runtime: Runtime, message_id: int) -> None:
-    """Send one queued SMS through the configured provider and record the outcome (`sent` or `failed`)."""
-    async with unit_of_work(runtime.sessionmaker) as session:
-        message = await MessageRepository(session).claim(message_id, status="queued", claimed="sending")
-        if message is None or message.recipient is None:
-            return
-        recipient, body = message.recipient, message.body
-    provider_id: str | None = None
-    error: str | None = None
-    try:
-        provider_id = await sms_provider_for(runtime.settings).send(to=recipient, body=body)
-    except SmsDeliveryError as exc:
-        error = str(exc)
-        log.warning("sms_delivery_failed", message_id=message_id, error=error)
-    status = "failed" if error is not None else "sent"
-    async with unit_of_work(runtime.sessionmaker) as session:
-        await MessageRepository(session).finish(
-            message_id,
-            claimed="sending",
-            status=status,
-            provider_message_id=provider_id,
-            error=error,
-            sent_at=utcnow() if error is None else None,
-        )
-    runtime.metrics.messages.labels("sms", status).inc()
 
 
 async def record_delivery_status(*, session: AsyncSession, provider_message_id: str, status: str) -> bool:
