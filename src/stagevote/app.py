@@ -22,11 +22,12 @@ from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
 from stagevote.messaging import outbox
+from stagevote.messaging.routes import router as messaging_router
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
-from stagevote.voting import context as vote_context
 from stagevote.voting.routes import router as voting_router
+from stagevote.wiring import install_domains
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,8 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
-    vote_context.install(runtime)
-    outbox.install(runtime)
+    install_domains(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(attendees_router)
     app.include_router(sms_router)
+    app.include_router(messaging_router)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

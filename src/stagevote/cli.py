@@ -1,4 +1,4 @@
-"""The `stagevote` command: serve, migrate, create-user."""
+"""The `stagevote` command: serve, worker, migrate, create-user."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from stagevote.config import ConfigurationError, Settings
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.errors import ProblemError
 from stagevote.migrations import upgrade
+from stagevote.worker import run_worker
 
 # What a database URL that is wrong, or a database that is down, unreachable or not migrated, raises.
 _DATABASE_ERRORS = (OSError, DBAPIError, ArgumentError)
@@ -73,6 +74,17 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         log_config=None,
         timeout_graceful_shutdown=10,  # a stuck connection must not hold up a deploy
     )
+
+
+@main.command()
+@click.option("--concurrency", default=50, show_default=True, help="Tasks run at once.")
+def worker(concurrency: int) -> None:
+    """Deliver queued messages and keep the clocks (needs a redis:// or amqp:// BROKER_URL)."""
+    settings = _settings()
+    try:
+        asyncio.run(run_worker(settings, concurrency=concurrency))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

@@ -8,10 +8,11 @@ from twilio.request_validator import RequestValidator
 from stagevote.attendees.models import Attendee
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
+from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
 from tests.attendees.conftest import code_in, make_event, messages, new_phone, ok, problem
 from tests.conftest import Actor
-from tests.messaging.conftest import AUTH_TOKEN, OUR_NUMBER, UNREACHABLE_NUMBER, FakeTwilio
+from tests.messaging.conftest import AUTH_TOKEN, OUR_NUMBER, UNREACHABLE_NUMBER, FakeTwilio, settle
 
 
 async def report_status(client: AsyncClient, sid: str, status: str, *, token: str = AUTH_TOKEN) -> int:
@@ -27,6 +28,9 @@ async def test_a_web_join_sends_the_code_through_twilio(
     event = await make_event(client, admin)
     phone = new_phone()
     attendee_id = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": phone}), 202)["attendeeId"]
+    [queued] = await messages(runtime, attendee_id=attendee_id)
+    assert queued.status in ("queued", "sending", "sent")  # the row is there when the answer is; delivery follows
+    await settle(runtime)
 
     [form] = twilio.received
     assert form["To"] == phone and form["From"] == OUR_NUMBER
@@ -55,31 +59,37 @@ async def test_a_messaging_service_sid_replaces_the_from_number(
     runtime.settings.twilio_messaging_service_sid = "MG" + "b" * 32
     event = await make_event(client, admin)
     ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)
+    await settle(runtime)
     [form] = twilio.received
     assert form["MessagingServiceSid"] == "MG" + "b" * 32 and "From" not in form
 
 
-async def test_a_refusal_or_an_unreachable_twilio_marks_the_message_failed(
+async def test_a_refusal_marks_the_message_failed_and_an_unreachable_twilio_leaves_it_for_a_retry(
     client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
 ) -> None:
     event = await make_event(client, admin)
     attendee_id = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": UNREACHABLE_NUMBER}), 202)[
         "attendeeId"
     ]
+    await settle(runtime)
     [failed] = await messages(runtime, attendee_id=attendee_id)
     assert failed.status == "failed" and failed.provider_message_id is None and failed.sent_at is None
     assert failed.error is not None and "21211" in failed.error
+    assert failed.attempts == 1 and failed.next_attempt_at is None
 
     runtime.settings.twilio_auth_token = "wrong"
     other = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)
+    await settle(runtime)
     [refused] = await messages(runtime, attendee_id=other["attendeeId"])
     assert refused.status == "failed" and refused.error is not None and "401" in refused.error
 
     runtime.settings.twilio_auth_token = AUTH_TOKEN
     runtime.settings.twilio_api_url = "http://127.0.0.1:1"
     third = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)
+    await settle(runtime)
     [unreachable] = await messages(runtime, attendee_id=third["attendeeId"])
-    assert unreachable.status == "failed" and unreachable.error is not None and "reached" in unreachable.error
+    assert unreachable.status == "queued" and unreachable.next_attempt_at is not None  # tried again later
+    assert unreachable.attempts == 1 and unreachable.error is not None and "reached" in unreachable.error
 
 
 async def test_a_message_is_delivered_once_and_never_to_an_opted_out_attendee(
@@ -89,9 +99,11 @@ async def test_a_message_is_delivered_once_and_never_to_an_opted_out_attendee(
     attendee_id = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)[
         "attendeeId"
     ]
+    await settle(runtime)
     [sent] = await messages(runtime, attendee_id=attendee_id)
-    await messaging_service.deliver_sms(runtime=runtime, message_id=sent.id)  # a retried task
+    await outbox.deliver(runtime, sent.id)  # a retried task
     assert len(twilio.received) == 1
+    assert (await messages(runtime, attendee_id=attendee_id))[0].attempts == 1
 
     async with unit_of_work(runtime.sessionmaker) as session:
         attendee = await session.get(Attendee, attendee_id)
@@ -126,6 +138,7 @@ async def test_nothing_is_sent_when_the_unit_of_work_rolls_back(
             raise Abort
     except Abort:
         pass
+    await settle(runtime)
     assert [m.body for m in await messages(runtime, attendee_id=attendee_id)] != ["never"]
     assert len(await messages(runtime, attendee_id=attendee_id)) == 1
     assert len(twilio.received) == 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stagevote.attendees.models import Attendee, PhoneOptOut
 from stagevote.core.repository import Repository
 from stagevote.events.models import Event, EventStatus
+from stagevote.voting.models import Vote
 
 # rows per INSERT or IN (...) statement: far below SQLite's limit of bound parameters
 CHUNK = 500
@@ -121,6 +122,19 @@ class AttendeeRepository(Repository[Attendee]):
             .execution_options(populate_existing=True)
         )
         return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+    async def reachable_of_event(
+        self, event_id: int, *, round_number: int | None = None, voted: bool | None = None
+    ) -> Sequence[Attendee]:
+        """The event's attendees whose data is not erased, in id order; with `round_number` and `voted`,
+        only those who cast a vote in that round (True) or none (False)."""
+        statement = select(Attendee).where(Attendee.event_id == event_id, Attendee.erased_at.is_(None))
+        if round_number is not None and voted is not None:
+            has_voted = exists().where(
+                Vote.attendee_id == Attendee.id, Vote.event_id == event_id, Vote.round == round_number
+            )
+            statement = statement.where(has_voted if voted else ~has_voted)
+        return (await self.session.scalars(statement.order_by(Attendee.id))).all()
 
 
 class PhoneOptOutRepository(Repository[PhoneOptOut]):

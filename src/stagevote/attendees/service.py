@@ -114,11 +114,46 @@ def ensure_may_vote(*, attendee: Attendee, event: Event, config: VoteConfig) -> 
         raise Forbidden("Confirm your phone number with the code we sent first.", slug="not-confirmed")
 
 
+def holds_a_ballot(*, attendee: Attendee, event: Event, config: VoteConfig) -> bool:
+    """Whether the attendee's ballot counts, an opt-out aside: `ensure_may_vote` as a yes or no, without
+    the opt-out (messaging counts opted-out attendees as skipped, so it must still see them)."""
+    if attendee.event_id != event.id or attendee.erased_at is not None:
+        return False
+    if event.access_type == AccessType.PRIVATE.value and not attendee.pre_registered:
+        return False
+    return attendee.confirmed_at is not None or not needs_confirmation(attendee=attendee, event=event, config=config)
+
+
 def language_of(attendee: Attendee | None, event: Event | None) -> str:
     """The language texts to this attendee are written in: theirs, else the event's, else English."""
     if attendee is not None and attendee.language_pref:
         return attendee.language_pref
     return event.default_language if event is not None else "en"
+
+
+# --- audiences (who a broadcast or an automatic message goes to) -----------------------------------
+
+Audience = Literal["all", "confirmed", "voted", "not_voted"]
+
+
+async def audience(
+    *, session: AsyncSession, event: Event, who: Audience, round_number: int | None = None
+) -> list[Attendee]:
+    """The event's attendees a message to `who` is meant for, opted-out ones included (the sender skips them).
+
+    Erased attendees are in no audience. `all`: every other attendee. `confirmed`: those whose ballot
+    counts (`holds_a_ballot`: confirmed, or needing no confirmation, e.g. pre-registered in a hybrid
+    event; on the list of a private one). `voted`: those who cast a vote in `round_number`.
+    `not_voted`: the `confirmed` ones who cast none in it.
+    """
+    voted = {"voted": True, "not_voted": False}.get(who)
+    if voted is not None and round_number is None:
+        raise ValueError(f"the audience {who} needs a round")
+    rows = await AttendeeRepository(session).reachable_of_event(event.id, round_number=round_number, voted=voted)
+    if who in ("all", "voted"):
+        return list(rows)
+    config = events_service.vote_config_of(event)
+    return [a for a in rows if holds_a_ballot(attendee=a, event=event, config=config)]
 
 
 # --- ballot tokens ---------------------------------------------------------------------------------

@@ -8,16 +8,15 @@ when trying again may help: exponential back-off, 2 s · 2ⁿ up to 5 minutes, a
 
 `sweep` runs on every worker (and in the API process on the in-memory broker), once a second: it
 re-enqueues rows whose retry time has come, rows still `queued` long after they were written (their
-task was lost), and rows stuck in `sending` past `SENDING_TIMEOUT` (their worker died mid-send: the
-provider may or may not have taken it, and we prefer sending twice in that rare case to never).
+task was lost), and rows stuck in `sending` past `DELIVERY_SENDING_TIMEOUT_SECONDS` (their worker
+died mid-send: the provider may or may not have taken it, and we prefer sending twice in that rare
+case to never).
 Due rows are locked with SKIP LOCKED and leased for a while, so sweepers on several instances do
 not enqueue the same row at once (and if they did, the claim would still send it once).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 
 import structlog
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.attendees import service as attendees_service
 from stagevote.core.db import after_commit, unit_of_work, utcnow
+from stagevote.core.periodic import Periodic
 from stagevote.core.runtime import Runtime
 from stagevote.messaging.providers import DeliveryError, email_provider_for, sms_provider_for
 from stagevote.messaging.repository import MessageRepository
@@ -33,7 +33,6 @@ log = structlog.get_logger(__name__)
 
 DELIVER = "stagevote.deliver_message"
 LOST_AFTER = dt.timedelta(seconds=30)
-SENDING_TIMEOUT = dt.timedelta(seconds=120)
 LEASE = dt.timedelta(seconds=30)
 MAX_BACKOFF_SECONDS = 300
 
@@ -127,7 +126,7 @@ async def sweep(runtime: Runtime, *, limit: int = 500) -> int:
         ids = await MessageRepository(session).lease_due(
             now=now,
             lost_before=now - LOST_AFTER,
-            stuck_before=now - SENDING_TIMEOUT,
+            stuck_before=now - dt.timedelta(seconds=runtime.settings.delivery_sending_timeout_seconds),
             lease_until=now + LEASE,
             limit=limit,
         )
@@ -135,32 +134,11 @@ async def sweep(runtime: Runtime, *, limit: int = 500) -> int:
     return len(ids)
 
 
-class Sweeper:
-    """Runs `sweep` every `interval_seconds` until stopped."""
+class Sweeper(Periodic):
+    """Runs `sweep` once a second until stopped."""
 
     def __init__(self, runtime: Runtime, *, interval_seconds: float = 1.0) -> None:
-        self._runtime = runtime
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="stagevote-outbox-sweeper")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await sweep(self._runtime)
-            except Exception:
-                log.exception("outbox_sweep_failed")
-            await asyncio.sleep(self._interval)
+        super().__init__("stagevote-outbox-sweeper", lambda: sweep(runtime), interval_seconds=interval_seconds)
 
 
 def install(runtime: Runtime) -> None:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from stagevote.core.repository import Repository
+from stagevote.events.models import Event, EventStatus, Round, RoundStatus
 from stagevote.messaging.models import Message
+
+# rows per multi-row INSERT: 12 bound parameters each, far below the limits of SQLite and asyncpg (32,766)
+BULK_CHUNK = 1000
 
 
 class MessageRepository(Repository[Message]):
@@ -129,3 +135,70 @@ class MessageRepository(Repository[Message]):
             message.updated_at = now
         await self.session.flush()
         return [m.id for m in rows]
+
+    async def add_many_unless_duplicate(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert many rows, a multi-row INSERT per `BULK_CHUNK`; the ids of those inserted.
+
+        A row whose `dedupe_key` is taken is left out by the database (`ON CONFLICT DO NOTHING`), so a
+        concurrent writer of the same keys (another instance, a retried request) inserts each once.
+        """
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        ids: list[int] = []
+        for start in range(0, len(rows), BULK_CHUNK):
+            statement = (
+                insert(Message)
+                .values(list(rows[start : start + BULK_CHUNK]))
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(Message.id)
+            )
+            ids.extend(int(i) for i in (await self.session.scalars(statement)).all())
+        return sorted(ids)
+
+    async def page_for_event(
+        self,
+        event_id: int,
+        *,
+        message_type: str | None,
+        status: str | None,
+        channel: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[Message], int]:
+        """The event's messages, newest first, filtered by type, status and channel."""
+        statement: Select[Message] = select(Message).where(Message.event_id == event_id)
+        if message_type is not None:
+            statement = statement.where(Message.message_type == message_type)
+        if status is not None:
+            statement = statement.where(Message.status == status)
+        if channel is not None:
+            statement = statement.where(Message.channel == channel)
+        return await self.page(statement.order_by(Message.id.desc()), limit=limit, offset=offset)
+
+    async def counts_by_status(self, event_id: int) -> dict[tuple[str, str], int]:
+        """How many of the event's messages are in each (channel, status)."""
+        statement = (
+            select(Message.channel, Message.status, func.count())
+            .where(Message.event_id == event_id)
+            .group_by(Message.channel, Message.status)
+        )
+        return {(channel, status): int(n) for channel, status, n in await self.session.execute(statement)}
+
+    async def open_rounds_closing(self, *, after: dt.datetime, until: dt.datetime) -> Sequence[tuple[Round, Event]]:
+        """Open timed rounds of live events that close in (`after`, `until`], with their events.
+
+        A read of the events domain's tables for the fan journey's closing nudge: the events service
+        has no such query, and the journey must not make one per event every second.
+        """
+        statement = (
+            select(Round, Event)
+            .join(Event, Event.id == Round.event_id)
+            .where(
+                Event.status == EventStatus.LIVE.value,
+                Round.status == RoundStatus.OPEN.value,
+                Round.closes_at > after,
+                Round.closes_at <= until,
+            )
+            .order_by(Round.event_id, Round.number)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]

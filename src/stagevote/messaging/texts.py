@@ -2,15 +2,21 @@
 
 Spanish copy keeps to the GSM-7 alphabet (é, ñ, ¿ and ¡ are in it; á, í, ó and ú are not, and one of them
 would turn the whole text into UCS-2 with 67 characters a segment), so some words are chosen to avoid them.
-Values are bounded where they are filled in: keywords have at most 32 characters, codes six digits, an
-echoed word is cut to 20 and an error detail to 160. Only the ballot link (`PUBLIC_URL` + `/b/` + a token
-of about 190 characters) grows with the deployment: with a 32-character keyword and 9-digit ids, the
-texts carrying it fit two segments for a `PUBLIC_URL` of up to about 35 characters (a longer one makes
-them three segments: still delivered, at a higher price). tests/messaging/test_texts.py checks it all.
+Values filled in are made GSM-7 too (an artist's "Rós" becomes "Ros", an emoji a "?") and bounded in
+septets: keywords have at most 32 characters, codes six digits, an echoed word is cut to 20, an error
+detail to 160, an artist's name to 20 and the standings line (`top_line`: the top 3 with their votes) to
+110. Only the ballot link (`PUBLIC_URL` + `/b/` + a token of about 190 characters) grows with the
+deployment: with a 32-character keyword and 9-digit ids, the texts carrying it fit two segments for a
+`PUBLIC_URL` of up to about 35 characters (a longer one makes them three segments: still delivered, at a
+higher price). The fan journey's texts (NUDGE, RESULTS, RECAP) are short for that reason, and leave the
+STOP reminder to the welcome text. E-mail subjects (`subject`) are not SMS and may use any character.
+tests/messaging/test_texts.py checks it all.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from typing import Literal
 
 Language = Literal["en", "es"]
@@ -40,7 +46,20 @@ TextKey = Literal[
     "vote_closed",
     "vote_bad_code",
     "vote_forbidden",
+    "nudge_open",
+    "nudge_closing",
+    "nudge",
+    "results_closed",
+    "results_closed_plain",
+    "results_so_far",
+    "results_later",
+    "results_final",
+    "results_final_plain",
+    "recap",
+    "recap_plain",
 ]
+# the message types an e-mail is sent for, each with a subject of its own
+EmailType = Literal["NUDGE", "RESULTS", "RECAP", "CUSTOM"]
 
 TEXTS: dict[TextKey, dict[Language, str]] = {
     # JOIN by SMS: the reply welcomes the fan and carries the code, or the ballot link without confirmation
@@ -163,23 +182,135 @@ TEXTS: dict[TextKey, dict[Language, str]] = {
         "en": "This number can't vote at {kw}: {detail}",
         "es": "Este teléfono no puede votar en {kw}.",
     },
+    # the fan journey (NUDGE, RESULTS, RECAP): short, as most carry the ballot link
+    "nudge_open": {
+        "en": "{kw}: round {round} is open! Vote now: {url}",
+        "es": "{kw}: ¡ronda {round} abierta! Vota ya: {url}",
+    },
+    "nudge_closing": {
+        "en": "{kw}: round {round} closes in {minutes} min. Vote now: {url}",
+        "es": "{kw}: la ronda {round} cierra en {minutes} min. Vota ya: {url}",
+    },
+    "nudge": {
+        "en": "{kw}: don't miss your vote! Your ballot: {url}",
+        "es": "{kw}: ¡no te quedes sin votar! Vota: {url}",
+    },
+    "results_closed": {
+        "en": "{kw}: round {round} is closed. Top 3: {top}. Thanks for voting!",
+        "es": "{kw}: terminada la ronda {round}. Los 3 primeros: {top}. ¡Gracias por votar!",
+    },
+    "results_closed_plain": {
+        "en": "{kw}: round {round} is closed. Thanks for voting!",
+        "es": "{kw}: terminada la ronda {round}. ¡Gracias por votar!",
+    },
+    "results_so_far": {
+        "en": "{kw}: round {round} so far: {top}. Keep voting!",
+        "es": "{kw}: la ronda {round} va asi: {top}. ¡Sigue votando!",
+    },
+    "results_later": {
+        "en": "{kw}: the results of round {round} will be announced at the venue. Thanks for voting!",
+        "es": "{kw}: los resultados de la ronda {round} se anuncian en el evento. ¡Gracias por votar!",
+    },
+    "results_final": {
+        "en": "{kw} is over! Final results: {top}. Thanks for voting!",
+        "es": "¡{kw} ha terminado! Resultado final: {top}. ¡Gracias por votar!",
+    },
+    "results_final_plain": {
+        "en": "{kw} is over. Thanks for voting!",
+        "es": "{kw} ha terminado. ¡Gracias por votar!",
+    },
+    "recap": {
+        "en": "Thanks for being at {kw}! Relive the night: {url}",
+        "es": "¡Gracias por estar en {kw}! Revive la noche: {url}",
+    },
+    "recap_plain": {
+        "en": "Thanks for being at {kw}! See you at the next one.",
+        "es": "¡Gracias por estar en {kw}! Nos vemos en el siguiente.",
+    },
 }
 
-# how long an echoed value may be in a text (error details from other domains, words the fan typed)
+# E-mail subjects by message type; `title` is the event's title. Not SMS: any character goes.
+SUBJECTS: dict[EmailType, dict[Language, str]] = {
+    "NUDGE": {"en": "Vote now at {title}", "es": "Vota ahora en {title}"},
+    "RESULTS": {"en": "Results of {title}", "es": "Resultados de {title}"},
+    "RECAP": {"en": "Thanks for coming to {title}", "es": "Gracias por venir a {title}"},
+    "CUSTOM": {"en": "News from {title}", "es": "Novedades de {title}"},
+}
+
+# how long an echoed value may be in a text, in GSM-7 septets (error details from other domains, words
+# the fan typed, artists' names, the standings line)
 MAX_DETAIL = 160
 MAX_WORD = 20
+MAX_NAME = 20
+MAX_TOP = 110
+TOP_PLACES = 3
+_LIMITS = {"detail": MAX_DETAIL, "word": MAX_WORD, "code": MAX_WORD, "top": MAX_TOP}
+
+# GSM 03.38: the basic alphabet (one septet each, the escape left out) and its extension (two septets each)
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = "^{}\\[~]|€\f"
+_GSM7 = frozenset(GSM7_BASIC + GSM7_EXTENSION)
+_EXTENSION = frozenset(GSM7_EXTENSION)
+# typographic characters phones like to insert, and their GSM-7 twins
+_LOOKALIKES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-"})
+_LOOKALIKES.update(str.maketrans({"…": "...", "\t": " ", "\u00a0": " "}))
 
 
 def text(key: TextKey, language: str | None, **values: object) -> str:
-    """The text `key` in `language` (English unless 'es'), with `values` filled in and bounded."""
+    """The text `key` in `language` (English unless 'es'), with `values` filled in, GSM-7 and bounded."""
     lang: Language = "es" if language == "es" else "en"
     bounded = {name: _bounded(name, value) for name, value in values.items()}
     return TEXTS[key][lang].format(**bounded)
 
 
+def subject(message_type: EmailType, language: str | None, **values: object) -> str:
+    """The e-mail subject of `message_type` in `language`, on one line (`title`: the event's title)."""
+    lang: Language = "es" if language == "es" else "en"
+    return " ".join(SUBJECTS[message_type][lang].format(**values).split())
+
+
+def top_line(placings: Iterable[tuple[int, str, int]]) -> str:
+    """The `top` of a RESULTS text from (rank, artist name, votes), best first: "1. Name (120), 2. …".
+
+    Only the first three are named; names are made GSM-7 and cut to `MAX_NAME` septets.
+    """
+    parts = [f"{rank}. {_cut(gsm7(name), MAX_NAME)} ({votes})" for rank, name, votes in list(placings)[:TOP_PLACES]]
+    return ", ".join(parts)
+
+
+def gsm7(value: str) -> str:
+    """`value` in the GSM-7 alphabet: accents the alphabet lacks dropped (ó → o), lookalikes swapped, the rest '?'."""
+    kept: list[str] = []
+    for character in value.translate(_LOOKALIKES):
+        if character in _GSM7:
+            kept.append(character)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", character) if not unicodedata.combining(c))
+        kept.append(base if base and all(c in _GSM7 for c in base) else "?")
+    return "".join(kept)
+
+
+def septets(value: str) -> int:
+    """GSM-7 septets `value` takes (an extension character such as € or [ takes two)."""
+    return len(value) + sum(1 for c in value if c in _EXTENSION)
+
+
+def _cut(value: str, limit: int) -> str:
+    if septets(value) <= limit:
+        return value
+    kept, used = [], 0
+    for character in value:
+        used += 2 if character in _EXTENSION else 1
+        if used > limit - 3:
+            break
+        kept.append(character)
+    return "".join(kept) + "..."
+
+
 def _bounded(name: str, value: object) -> str:
-    rendered = str(value)
-    limit = {"detail": MAX_DETAIL, "word": MAX_WORD, "code": MAX_WORD}.get(name)
-    if limit is not None and len(rendered) > limit:
-        return rendered[: limit - 3] + "..."
-    return rendered
+    rendered = gsm7(str(value))
+    limit = _LIMITS.get(name)
+    return rendered if limit is None else _cut(rendered, limit)

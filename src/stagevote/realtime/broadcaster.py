@@ -9,13 +9,13 @@ of every instance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import socketio
 import structlog
 
 from stagevote.core.db import unit_of_work, utcnow
+from stagevote.core.periodic import Background
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.realtime.rooms import NAMESPACE, public_room, staff_room
@@ -32,7 +32,7 @@ class Broadcaster:
         self._interval = interval_seconds
         self._dirty: set[tuple[int, int]] = set()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("stagevote-broadcaster", self._run)
         runtime.signals.subscribe(voting_service.VOTES_CHANGED, self._on_votes)
         runtime.signals.subscribe(events_service.ROUND_STATUS, self._on_round)
         runtime.signals.subscribe(events_service.EVENT_STATUS, self._on_event)
@@ -57,15 +57,10 @@ class Broadcaster:
         await self._sio.emit(name, payload, room=staff_room(event_id), namespace=NAMESPACE)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="stagevote-broadcaster")
+        self._background.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

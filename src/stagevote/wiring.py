@@ -1,0 +1,13 @@
+"""What every stagevote process installs on its runtime: tasks, cache invalidation, journey hooks."""
+
+from __future__ import annotations
+
+from stagevote.core.runtime import Runtime
+from stagevote.messaging import journey, outbox
+from stagevote.voting import context as vote_context
+
+
+def install_domains(runtime: Runtime) -> None:
+    vote_context.install(runtime)
+    outbox.install(runtime)
+    journey.install(runtime)

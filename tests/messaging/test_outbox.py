@@ -1,0 +1,312 @@
+"""The outbox through the real (in-process) queue against the fake Twilio: once only, retries, sweeps, limits.
+
+The app's background sweeper is switched off here: each test runs `outbox.sweep` itself, when it means to,
+so what a sweep finds is known. Time is not waited for: a retry's `next_attempt_at` or a row's
+`updated_at` is moved into the past instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from httpx import AsyncClient
+
+from stagevote.attendees import service as attendees_service
+from stagevote.attendees.models import Attendee
+from stagevote.config import Settings
+from stagevote.core.db import unit_of_work, utcnow
+from stagevote.core.runtime import Runtime
+from stagevote.messaging import outbox
+from stagevote.messaging import service as messaging_service
+from tests.attendees.conftest import attendees_of, make_event, messages, new_phone, ok, opted_out_numbers, web_join
+from tests.conftest import Actor
+from tests.messaging.conftest import (
+    SENDGRID_KEY,
+    FakeSendGrid,
+    FakeTwilio,
+    StartSmtp,
+    add_message,
+    make_due,
+    message,
+    settle,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_sweeper(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
+
+
+async def enqueue(runtime: Runtime, *message_ids: int) -> None:
+    for message_id in message_ids:
+        await runtime.queue.enqueue(outbox.DELIVER, message_id)
+
+
+def seconds_from_now(moment: dt.datetime | None) -> float:
+    assert moment is not None
+    return (moment - utcnow()).total_seconds()
+
+
+async def test_two_runs_of_one_delivery_send_it_once(runtime: Runtime, twilio: FakeTwilio) -> None:
+    phone = new_phone()
+    first = await add_message(runtime, to=phone)
+    twilio.answer(201, delay=0.2)  # the first run is still talking to Twilio when the second one starts
+    await asyncio.gather(outbox.deliver(runtime, first), outbox.deliver(runtime, first))
+    assert len(twilio.to(phone)) == 1
+
+    other = new_phone()
+    second = await add_message(runtime, to=other)
+    twilio.answer(201, delay=0.2)
+    await enqueue(runtime, second, second, second)  # a broker that delivers a task more than once
+    await settle(runtime)
+    assert len(twilio.to(other)) == 1
+
+    for message_id in (first, second):
+        row = await message(runtime, message_id)
+        assert (row.status, row.attempts, row.error) == ("sent", 1, None)
+        assert row.provider_message_id is not None and row.sent_at is not None
+    await outbox.deliver(runtime, first)  # a late duplicate finds the row sent
+    assert len(twilio.received) == 2
+
+
+@pytest.mark.parametrize("trouble", ["500", "429", "unreachable"])
+async def test_a_transient_failure_is_retried_when_its_time_comes(
+    runtime: Runtime, twilio: FakeTwilio, trouble: str
+) -> None:
+    phone = new_phone()
+    message_id = await add_message(runtime, to=phone)
+    if trouble == "500":
+        twilio.answer(500)
+    elif trouble == "429":
+        twilio.answer(429, 20429)
+    else:
+        runtime.settings.twilio_api_url = "http://127.0.0.1:1"
+    await enqueue(runtime, message_id)
+    await settle(runtime)
+
+    row = await message(runtime, message_id)
+    assert (row.status, row.attempts, row.sent_at, row.provider_message_id) == ("queued", 1, None, None)
+    assert 1 < seconds_from_now(row.next_attempt_at) <= 2.5  # the first back-off: 2 s
+    assert row.error is not None and (trouble in row.error or "reached" in row.error)
+    assert await outbox.sweep(runtime) == 0  # not due yet
+
+    runtime.settings.twilio_api_url = twilio.url
+    await make_due(runtime, message_id)
+    assert await outbox.sweep(runtime) == 1
+    await settle(runtime)
+    row = await message(runtime, message_id)
+    assert (row.status, row.attempts, row.error) == ("sent", 2, None)
+    assert row.provider_message_id is not None and row.sent_at is not None
+    assert len(twilio.to(phone)) == (1 if trouble == "unreachable" else 2)
+    assert await outbox.sweep(runtime) == 0
+
+
+async def test_after_the_last_attempt_the_message_fails(runtime: Runtime, twilio: FakeTwilio) -> None:
+    runtime.settings.delivery_max_attempts = 3
+    phone = new_phone()
+    message_id = await add_message(runtime, to=phone)
+    twilio.answer(503, 20500, times=3)
+    await enqueue(runtime, message_id)
+    await settle(runtime)
+    for attempt, back_off in ((1, 2), (2, 4)):
+        row = await message(runtime, message_id)
+        assert (row.status, row.attempts) == ("queued", attempt)
+        assert back_off - 1 < seconds_from_now(row.next_attempt_at) <= back_off + 0.5
+        await make_due(runtime, message_id)
+        assert await outbox.sweep(runtime) == 1
+        await settle(runtime)
+    row = await message(runtime, message_id)
+    assert (row.status, row.attempts, row.sent_at, row.next_attempt_at) == ("failed", 3, None, None)
+    assert row.error is not None and "503" in row.error
+    assert await outbox.sweep(runtime) == 0
+    assert len(twilio.to(phone)) == 3
+
+
+async def test_a_permanent_refusal_fails_at_once(runtime: Runtime, twilio: FakeTwilio) -> None:
+    phone = new_phone()
+    message_id = await add_message(runtime, to=phone)
+    twilio.answer(400, 21211)
+    await enqueue(runtime, message_id)
+    await settle(runtime)
+    row = await message(runtime, message_id)
+    assert (row.status, row.attempts, row.sent_at, row.next_attempt_at) == ("failed", 1, None, None)
+    assert row.error is not None and "21211" in row.error
+    assert await outbox.sweep(runtime) == 0
+    assert len(twilio.to(phone)) == 1
+
+
+async def test_an_unsubscribed_number_opts_out_of_every_event(
+    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
+) -> None:
+    phone, neighbour = new_phone(), new_phone()
+    events = [await make_event(client, admin) for _ in range(2)]
+    ids = [ok(await web_join(client, e["id"], phone), 202)["attendeeId"] for e in events]
+    ok(await web_join(client, events[0]["id"], neighbour), 202)
+    await settle(runtime)
+    assert len(twilio.to(phone)) == 2  # the CONFIRM codes went out
+
+    twilio.unsubscribed.add(phone)  # the fan texted STOP to our number, and Twilio's opt-out kept it
+    async with unit_of_work(runtime.sessionmaker) as session:
+        attendee = await session.get(Attendee, ids[0])
+        assert attendee is not None
+        queued = await messaging_service.send_sms(
+            session=session, runtime=runtime, attendee=attendee, body="Round 2 is open!", message_type="CUSTOM"
+        )
+        assert queued is not None
+    await settle(runtime)
+
+    row = await message(runtime, queued.id)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.error is not None and "21610" in row.error
+    assert [a.opted_out for a in await attendees_of(runtime, phone)] == [True, True]
+    assert [a.opted_out for a in await attendees_of(runtime, neighbour)] == [False]
+    assert await opted_out_numbers(runtime) == {phone}
+    listed = ok(await client.get(f"/events/{events[1]['id']}/attendees?optedOut=true", headers=admin.headers))
+    assert [a["id"] for a in listed["items"]] == [ids[1]]
+
+    async with unit_of_work(runtime.sessionmaker) as session:  # nothing more is written for the number
+        attendee = await session.get(Attendee, ids[1])
+        assert attendee is not None
+        skipped = await messaging_service.send_sms(
+            session=session, runtime=runtime, attendee=attendee, body="Round 3!", message_type="CUSTOM"
+        )
+    assert skipped is None
+    assert await outbox.sweep(runtime) == 0
+    assert len(twilio.to(phone)) == 3
+
+
+async def test_a_row_whose_task_was_lost_is_found_and_delivered(runtime: Runtime, twilio: FakeTwilio) -> None:
+    lost_phone, fresh_phone = new_phone(), new_phone()
+    lost = await add_message(runtime, to=lost_phone, age=outbox.LOST_AFTER + dt.timedelta(seconds=5))
+    fresh = await add_message(runtime, to=fresh_phone)  # its task may simply not have run yet
+    assert await outbox.sweep(runtime) == 1
+    await settle(runtime)
+    assert (await message(runtime, lost)).status == "sent"
+    assert (await message(runtime, fresh)).status == "queued"
+    assert len(twilio.to(lost_phone)) == 1 and twilio.to(fresh_phone) == []
+
+
+async def test_a_row_stuck_in_sending_is_sent_again(runtime: Runtime, twilio: FakeTwilio) -> None:
+    timeout = dt.timedelta(seconds=runtime.settings.delivery_sending_timeout_seconds)
+    stuck_phone, busy_phone = new_phone(), new_phone()
+    stuck = await add_message(
+        runtime, to=stuck_phone, status="sending", attempts=1, age=timeout + dt.timedelta(seconds=1)
+    )
+    busy = await add_message(runtime, to=busy_phone, status="sending", attempts=1, age=dt.timedelta(seconds=1))
+    assert await outbox.sweep(runtime) == 1
+    await settle(runtime)
+    row = await message(runtime, stuck)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert (await message(runtime, busy)).status == "sending"  # its worker may still be on it
+    assert len(twilio.to(stuck_phone)) == 1 and twilio.to(busy_phone) == []
+
+
+async def test_sweepers_side_by_side_hand_a_row_over_once(runtime: Runtime, twilio: FakeTwilio) -> None:
+    phone = new_phone()
+    await add_message(runtime, to=phone, age=outbox.LOST_AFTER * 2)
+    found = await asyncio.gather(outbox.sweep(runtime), outbox.sweep(runtime))
+    assert sorted(found) == [0, 1]
+    await settle(runtime)
+    assert await outbox.sweep(runtime) == 0
+    assert len(twilio.to(phone)) == 1
+
+
+async def test_sms_go_out_no_faster_than_the_rate_limit(runtime: Runtime, twilio: FakeTwilio) -> None:
+    runtime.settings.sms_per_second = 5
+    ids = [await add_message(runtime, to=new_phone()) for _ in range(15)]
+    await enqueue(runtime, *ids)
+    await settle(runtime)
+    assert len(twilio.received) == 15
+    assert {m.status for m in await messages(runtime)} == {"sent"}
+    times = twilio.received_at
+    # no second holds more than 5 requests: the 1st and the 6th of any run are a second apart (loosely)
+    gaps = [times[i + 5] - times[i] for i in range(len(times) - 5)]
+    assert min(gaps) > 0.8, gaps
+    assert times[-1] - times[0] > 1.6
+
+
+# --- e-mail through the outbox ----------------------------------------------------------------------------
+
+
+async def test_an_email_goes_out_through_sendgrid_and_is_retried_on_a_500(
+    runtime: Runtime, sendgrid: FakeSendGrid
+) -> None:
+    settings: Settings = runtime.settings
+    settings.email_provider = "sendgrid"
+    settings.sendgrid_api_url = sendgrid.url
+    settings.sendgrid_api_key = SENDGRID_KEY
+    first = await add_message(runtime, to="fan@example.com", channel="email", subject="Results", body="1. X (3)")
+    await enqueue(runtime, first)
+    await settle(runtime)
+    row = await message(runtime, first)
+    assert (row.status, row.provider_message_id) == ("sent", "sg-000001-Zm9vYmFy")
+    [mail] = sendgrid.received
+    assert mail["subject"] == "Results" and mail["personalizations"] == [{"to": [{"email": "fan@example.com"}]}]
+
+    second = await add_message(runtime, to="other@example.com", channel="email", subject="Results", body="x")
+    sendgrid.answer(500)
+    await enqueue(runtime, second)
+    await settle(runtime)
+    row = await message(runtime, second)
+    assert (row.status, row.attempts) == ("queued", 1) and row.next_attempt_at is not None
+    await make_due(runtime, second)
+    assert await outbox.sweep(runtime) == 1
+    await settle(runtime)
+    assert (await message(runtime, second)).status == "sent"
+
+
+async def test_an_email_goes_out_through_smtp_with_its_message_id(runtime: Runtime, smtp_server: StartSmtp) -> None:
+    server = await smtp_server()
+    runtime.settings.email_provider = "smtp"
+    runtime.settings.smtp_url = server.url()
+    message_id = await add_message(runtime, to="fan@example.com", channel="email", subject="Thanks", body="Recap")
+    await enqueue(runtime, message_id)
+    await settle(runtime)
+    [received] = server.received
+    row = await message(runtime, message_id)
+    assert row.status == "sent" and row.provider_message_id == received.message["Message-ID"]
+    assert received.message["Subject"] == "Thanks" and received.rcpt_tos == ["fan@example.com"]
+
+    server.handler.refuse_rcpt = "550 5.1.1 No such user here"
+    refused = await add_message(runtime, to="gone@example.com", channel="email", subject="Thanks", body="Recap")
+    await enqueue(runtime, refused)
+    await settle(runtime)
+    row = await message(runtime, refused)
+    assert (row.status, row.attempts) == ("failed", 1) and row.error is not None and "550" in row.error
+
+
+# --- known gaps of the outbox (reported; these flip to passing when it is fixed) ---------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="outbox.deliver does not check the opt-out before it sends")
+async def test_a_message_queued_before_an_opt_out_is_not_sent(
+    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
+) -> None:
+    event = await make_event(client, admin)
+    phone = new_phone()
+    attendee_id = ok(await web_join(client, event["id"], phone), 202)["attendeeId"]
+    await settle(runtime)
+    pending = await add_message(runtime, to=phone, attendee_id=attendee_id, event_id=event["id"])
+    async with unit_of_work(runtime.sessionmaker) as session:  # STOP arrives while the message waits its turn
+        await attendees_service.opt_out(session=session, phone_number=phone)
+    await enqueue(runtime, pending)
+    await settle(runtime)
+    assert len(twilio.to(phone)) == 1  # the CONFIRM code only
+    assert (await message(runtime, pending)).status == "failed"
+
+
+@pytest.mark.xfail(strict=True, reason="the rate-limit wait happens after the claim: a backlog looks stuck")
+async def test_waiting_for_the_rate_limit_is_not_mistaken_for_a_dead_worker(
+    runtime: Runtime, twilio: FakeTwilio
+) -> None:
+    runtime.settings.sms_per_second = 1
+    runtime.settings.delivery_sending_timeout_seconds = 1
+    phones = [new_phone() for _ in range(4)]
+    ids = [await add_message(runtime, to=phone) for phone in phones]
+    await enqueue(runtime, *ids)
+    await asyncio.sleep(1.5)  # the last ones have been claimed ('sending') and wait for their turn
+    await outbox.sweep(runtime)
+    await settle(runtime)
+    assert [len(twilio.to(phone)) for phone in phones] == [1, 1, 1, 1]
