@@ -27,7 +27,7 @@ from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
 from stagevote.voting.routes import router as voting_router
-from stagevote.wiring import install_domains
+from stagevote.wiring import close_domains, install_domains
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await sweeper.stop()
             await clock.stop()
             await broadcaster.stop()
+            await close_domains()
             await runtime.close()
 
     app = FastAPI(

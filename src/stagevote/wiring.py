@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stagevote.core.runtime import Runtime
-from stagevote.messaging import journey, outbox
+from stagevote.messaging import journey, outbox, providers
 from stagevote.voting import context as vote_context
 
 
@@ -11,3 +11,8 @@ def install_domains(runtime: Runtime) -> None:
     vote_context.install(runtime)
     outbox.install(runtime)
     journey.install(runtime)
+
+
+async def close_domains() -> None:
+    """What the domains hold open beyond the runtime: the providers' HTTP connections."""
+    await providers.close_http_clients()

@@ -21,7 +21,7 @@ from stagevote.core.logging import configure_logging
 from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from stagevote.messaging import outbox
-from stagevote.wiring import install_domains
+from stagevote.wiring import close_domains, install_domains
 
 log = structlog.get_logger(__name__)
 GRACE_SECONDS = 20
@@ -61,6 +61,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
         # taskiq's receiver may wait forever, shielded, for one more message from an idle stream; give
         # the tasks under way their grace period, then leave it (a task cut short is swept up later)
         await asyncio.wait({receiver}, timeout=GRACE_SECONDS)
+        await close_domains()
         await runtime.close()
         if not receiver.done():
             log.info("worker_stopped", receiver="abandoned")

@@ -113,6 +113,7 @@ async def test_pre_registered_numbers_of_a_hybrid_event_are_nudged(
     await stage.admin_post("/rounds/1/open")
     assert await attendees_sent(runtime, "NUDGE", event["id"]) == [listed["id"]]  # not the unconfirmed walk-in
     assert not await messages(runtime, attendee_id=walk_in.attendee_id)
+    await runtime.queue.broker.wait_all()  # no delivery outlives the test
 
 
 async def test_nothing_is_written_when_the_action_rolls_back(
@@ -179,6 +180,7 @@ async def test_a_hidden_leaderboard_closes_rounds_without_standings(
         runtime, message_type="RESULTS", dedupe_key=f"RESULTS:{stage.event_id}:final:{fan.attendee_id}"
     )
     assert final.body.endswith("is over. Thanks for voting!")
+    await runtime.queue.broker.wait_all()  # no delivery outlives the test
 
 
 async def test_closing_the_event_sends_the_final_results_once(

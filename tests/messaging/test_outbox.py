@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
@@ -20,6 +22,7 @@ from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
+from stagevote.messaging.models import Message
 from tests.attendees.conftest import attendees_of, make_event, messages, new_phone, ok, opted_out_numbers, web_join
 from tests.conftest import Actor
 from tests.messaging.conftest import (
@@ -44,9 +47,10 @@ async def enqueue(runtime: Runtime, *message_ids: int) -> None:
         await runtime.queue.enqueue(outbox.DELIVER, message_id)
 
 
-def seconds_from_now(moment: dt.datetime | None) -> float:
-    assert moment is not None
-    return (moment - utcnow()).total_seconds()
+def back_off(row: Message) -> float:
+    """Seconds from the failed attempt (the row's last update) to the next one."""
+    assert row.next_attempt_at is not None
+    return (row.next_attempt_at - row.updated_at).total_seconds()
 
 
 async def test_two_runs_of_one_delivery_send_it_once(runtime: Runtime, twilio: FakeTwilio) -> None:
@@ -88,7 +92,7 @@ async def test_a_transient_failure_is_retried_when_its_time_comes(
 
     row = await message(runtime, message_id)
     assert (row.status, row.attempts, row.sent_at, row.provider_message_id) == ("queued", 1, None, None)
-    assert 1 < seconds_from_now(row.next_attempt_at) <= 2.5  # the first back-off: 2 s
+    assert 1.5 < back_off(row) <= 2  # the first back-off: 2 s
     assert row.error is not None and (trouble in row.error or "reached" in row.error)
     assert await outbox.sweep(runtime) == 0  # not due yet
 
@@ -110,10 +114,10 @@ async def test_after_the_last_attempt_the_message_fails(runtime: Runtime, twilio
     twilio.answer(503, 20500, times=3)
     await enqueue(runtime, message_id)
     await settle(runtime)
-    for attempt, back_off in ((1, 2), (2, 4)):
+    for attempt, seconds in ((1, 2), (2, 4)):
         row = await message(runtime, message_id)
         assert (row.status, row.attempts) == ("queued", attempt)
-        assert back_off - 1 < seconds_from_now(row.next_attempt_at) <= back_off + 0.5
+        assert seconds - 0.5 < back_off(row) <= seconds
         await make_due(runtime, message_id)
         assert await outbox.sweep(runtime) == 1
         await settle(runtime)
@@ -213,18 +217,28 @@ async def test_sweepers_side_by_side_hand_a_row_over_once(runtime: Runtime, twil
     assert len(twilio.to(phone)) == 1
 
 
-async def test_sms_go_out_no_faster_than_the_rate_limit(runtime: Runtime, twilio: FakeTwilio) -> None:
+async def test_sms_go_out_no_faster_than_the_rate_limit(
+    runtime: Runtime, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime.settings.sms_per_second = 5
+    granted: list[float] = []
+    acquire = runtime.limiter.acquire
+
+    async def recorded(per_second: float, *identifiers: str) -> None:
+        await acquire(per_second, *identifiers)
+        granted.append(time.monotonic())
+
+    monkeypatch.setattr(runtime.limiter, "acquire", recorded)
     ids = [await add_message(runtime, to=new_phone()) for _ in range(15)]
     await enqueue(runtime, *ids)
     await settle(runtime)
     assert len(twilio.received) == 15
     assert {m.status for m in await messages(runtime)} == {"sent"}
-    times = twilio.received_at
-    # no second holds more than 5 requests: the 1st and the 6th of any run are a second apart (loosely)
-    gaps = [times[i + 5] - times[i] for i in range(len(times) - 5)]
-    assert min(gaps) > 0.8, gaps
-    assert times[-1] - times[0] > 1.6
+    # the limit holds where it is taken, when a send is allowed: never more than 5 in any second
+    # (a small allowance for the clock the limiter and this test read at different moments)
+    busiest_second = max(sum(1 for t in granted if start <= t < start + 0.98) for start in granted)
+    assert busiest_second <= 5, granted
+    assert granted[-1] - granted[0] > 1.5
 
 
 # --- e-mail through the outbox ----------------------------------------------------------------------------
@@ -280,7 +294,6 @@ async def test_an_email_goes_out_through_smtp_with_its_message_id(runtime: Runti
 # --- known gaps of the outbox (reported; these flip to passing when it is fixed) ---------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="outbox.deliver does not check the opt-out before it sends")
 async def test_a_message_queued_before_an_opt_out_is_not_sent(
     client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
 ) -> None:
@@ -297,16 +310,22 @@ async def test_a_message_queued_before_an_opt_out_is_not_sent(
     assert (await message(runtime, pending)).status == "failed"
 
 
-@pytest.mark.xfail(strict=True, reason="the rate-limit wait happens after the claim: a backlog looks stuck")
 async def test_waiting_for_the_rate_limit_is_not_mistaken_for_a_dead_worker(
     runtime: Runtime, twilio: FakeTwilio
 ) -> None:
     runtime.settings.sms_per_second = 1
-    runtime.settings.delivery_sending_timeout_seconds = 1
     phones = [new_phone() for _ in range(4)]
     ids = [await add_message(runtime, to=phone) for phone in phones]
     await enqueue(runtime, *ids)
-    await asyncio.sleep(1.5)  # the last ones have been claimed ('sending') and wait for their turn
+    for _ in range(100):  # every task has claimed its row; all but the first wait for their turn
+        if "queued" not in {m.status for m in await messages(runtime)}:
+            break
+        await asyncio.sleep(0.01)
+    # a backlog deep enough that the wait outlasts the sending timeout (10,000 SMS at 10 a second)
+    timeout = dt.timedelta(seconds=runtime.settings.delivery_sending_timeout_seconds)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        for row in (await session.scalars(select(Message).where(Message.status == "sending"))).all():
+            row.updated_at = utcnow() - timeout - dt.timedelta(seconds=1)
     await outbox.sweep(runtime)
     await settle(runtime)
     assert [len(twilio.to(phone)) for phone in phones] == [1, 1, 1, 1]

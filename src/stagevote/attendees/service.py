@@ -189,6 +189,12 @@ async def attendee_for_ballot(*, session: AsyncSession, runtime: Runtime, ballot
 # --- opt-out ---------------------------------------------------------------------------------------
 
 
+async def may_be_messaged(*, session: AsyncSession, attendee_id: int) -> bool:
+    """Whether anything may still be sent to this attendee: not opted out, not erased."""
+    attendee = await AttendeeRepository(session).get(attendee_id)
+    return attendee is not None and not attendee.opted_out and attendee.erased_at is None
+
+
 async def is_opted_out(*, session: AsyncSession, phone_number: str) -> bool:
     return await PhoneOptOutRepository(session).is_opted_out(phone_number)
 

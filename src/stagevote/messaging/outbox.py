@@ -53,22 +53,36 @@ def enqueue_after_commit(session: AsyncSession, runtime: Runtime, message_ids: l
 
 
 async def deliver(runtime: Runtime, message_id: int) -> None:
-    """The task: send one message if it is still queued and due; record the outcome."""
-    now = utcnow()
+    """The task: send one message if it is still queued; record the outcome.
+
+    The provider's rate is waited for before the row is claimed, so a long backlog waits as
+    `queued` (not as `sending`, which the sweeper would take for a dead worker's). A recipient who
+    opted out after the message was queued is sent nothing: the row ends `failed`, saying so.
+    """
     async with unit_of_work(runtime.sessionmaker) as session:
-        message = await MessageRepository(session).claim_for_delivery(message_id, now=now)
+        waiting = await MessageRepository(session).get(message_id)
+        if waiting is None or waiting.status != "queued":
+            return
+        channel = waiting.channel
+    settings = runtime.settings
+    per_second = settings.sms_per_second if channel == "sms" else settings.email_per_second
+    await runtime.limiter.acquire(per_second, f"provider-{channel}")
+    async with unit_of_work(runtime.sessionmaker) as session:
+        message = await MessageRepository(session).claim_for_delivery(message_id, now=utcnow())
         if message is None:
             return  # sent, being sent, or gone: another run has it
-        snapshot = (message.channel, message.recipient, message.subject, message.body, message.attempts)
-    channel, recipient, subject, body, attempts = snapshot
-    settings = runtime.settings
+        snapshot = (message.recipient, message.subject, message.body, message.attempts)
+        reachable = message.attendee_id is None or await attendees_service.may_be_messaged(
+            session=session, attendee_id=message.attendee_id
+        )
+    recipient, subject, body, attempts = snapshot
     provider_id: str | None = None
     failure: DeliveryError | None = None
     try:
+        if not reachable:
+            raise DeliveryError("the recipient opted out (or was erased) after the message was queued")
         if recipient is None:
             raise DeliveryError("the message has no recipient")
-        per_second = settings.sms_per_second if channel == "sms" else settings.email_per_second
-        await runtime.limiter.acquire(per_second, f"provider-{channel}")
         if channel == "sms":
             provider_id = await sms_provider_for(settings).send(to=recipient, body=body)
         else:

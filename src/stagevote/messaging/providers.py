@@ -34,7 +34,7 @@ import secrets
 import socket
 import ssl
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
@@ -263,7 +263,7 @@ class SmtpServer:
     port: int
     implicit_tls: bool
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
 
     @classmethod
     def from_url(cls, url: str | None) -> SmtpServer:

@@ -74,7 +74,11 @@ class MessageRepository(Repository[Message]):
             return None
 
     async def claim_for_delivery(self, message_id: int, *, now: dt.datetime) -> Message | None:
-        """`queued` → `sending`, counting the attempt; None when another run has it (or had it)."""
+        """`queued` → `sending`, counting the attempt; None when another run has it (or had it).
+
+        Whether a retry is due is the sweeper's business (it enqueues only due rows); a task that
+        runs anyway (a duplicate) sends what is queued.
+        """
         statement = (
             update(Message)
             .where(Message.id == message_id, Message.status == "queued")

@@ -15,7 +15,7 @@ import socketio
 import structlog
 
 from stagevote.core.db import unit_of_work, utcnow
-from stagevote.core.periodic import Background
+from stagevote.core.periodic import Background, pause
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.realtime.rooms import NAMESPACE, public_room, staff_room
@@ -62,9 +62,11 @@ class Broadcaster:
     async def stop(self) -> None:
         await self._background.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
+    async def _run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            await _first_of(self._wake, stopping)
+            if stopping.is_set():
+                return
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             for event_id, round_number in sorted(dirty):
@@ -72,7 +74,7 @@ class Broadcaster:
                     await self._emit_leaderboard(event_id, round_number)
                 except Exception:
                     log.exception("leaderboard_emit_failed", event_id=event_id, round=round_number)
-            await asyncio.sleep(self._interval)  # the coalescing window
+            await pause(stopping, self._interval)  # the coalescing window
 
     async def _emit_leaderboard(self, event_id: int, round_number: int) -> None:
         async with unit_of_work(self._runtime.sessionmaker) as session:
@@ -86,3 +88,13 @@ class Broadcaster:
         await self._sio.emit("leaderboard", body, room=staff_room(event_id), namespace=NAMESPACE)
         if voting_service.may_see_leaderboard(context, round_number, None, utcnow()):
             await self._sio.emit("leaderboard", body, room=public_room(event_id), namespace=NAMESPACE)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until one of `events` is set."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
