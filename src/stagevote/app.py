@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,9 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await sweeper.stop()
-            await clock.stop()
-            await broadcaster.stop()
+            # side by side: each may wait its grace period for a dependency that does not answer
+            await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
             await close_domains()
             await runtime.close()
 

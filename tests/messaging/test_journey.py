@@ -259,7 +259,8 @@ async def test_no_closing_nudge_before_the_window_or_when_it_is_off(
 async def test_a_round_opened_inside_its_window_is_nudged_once_and_its_close_sends_results(
     client: AsyncClient, runtime: Runtime, admin: Actor
 ) -> None:
-    rounds = [{"number": 1, "name": "Short", "closesAt": at(1.5)}]
+    closes = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+    rounds = [{"number": 1, "name": "Short", "closesAt": closes.isoformat()}]
     created = await client.post("/events", json=event_body(voteConfig={"rounds": rounds}), headers=admin.headers)
     stage = Stage(client, runtime, admin, created.json()["id"])
     invited = await client.post(f"/events/{stage.event_id}/artists", json={"name": "Owls"}, headers=admin.headers)
@@ -276,7 +277,7 @@ async def test_a_round_opened_inside_its_window_is_nudged_once_and_its_close_sen
         f"NUDGE:{stage.event_id}:1:open:{voter.attendee_id}",
     ]
     assert (await stage.vote(voter, "Owls")).status_code == 201
-    await asyncio.sleep(1.6)
+    await asyncio.sleep((closes - dt.datetime.now(dt.UTC)).total_seconds() + 0.1)
     await clock.tick()  # the clock closes the round
     results = await messages(runtime, message_type="RESULTS")
     assert sorted(m.attendee_id for m in results) == sorted([fan.attendee_id, voter.attendee_id])

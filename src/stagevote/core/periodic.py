@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 import structlog
 
 log = structlog.get_logger(__name__)
-STOP_GRACE_SECONDS = 5.0
+STOP_GRACE_SECONDS = 2.0
 
 
 class Background:
