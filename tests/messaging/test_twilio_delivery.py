@@ -49,6 +49,10 @@ async def test_a_web_join_sends_the_code_through_twilio(
     assert await report_status(client, f"SM{1:032x}", "failed") == 204  # final already: ignored
     assert (await messages(runtime, attendee_id=attendee_id))[0].status == "delivered"
     assert await report_status(client, "SMunknown", "delivered") == 204
+    # the report that moved it is counted (once: the ignored ones are not)
+    metrics = (await client.get("/metrics")).text
+    assert 'stagevote_messages_total{channel="sms",status="delivered"} 1.0' in metrics
+    assert 'status="failed"} 1.0' not in metrics
     # an unsigned or forged report changes nothing
     assert await report_status(client, f"SM{1:032x}", "undelivered", token="forged") == 403
 

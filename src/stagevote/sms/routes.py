@@ -102,6 +102,7 @@ async def sms_status(request: Request, session: SessionDep, runtime: RuntimeDep)
     form = await _signed_form(request, runtime)
     await service.record_status(
         session=session,
+        runtime=runtime,
         message_sid=_field(form, "MessageSid") or "",
         message_status=_field(form, "MessageStatus") or "",
     )

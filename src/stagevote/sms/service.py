@@ -34,6 +34,7 @@ from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[im
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
+from stagevote.core.db import after_commit
 from stagevote.core.errors import Conflict, Forbidden, NotFound, ProblemError, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
@@ -163,11 +164,23 @@ async def handle_inbound(
     return answer
 
 
-async def record_status(*, session: AsyncSession, message_sid: str, message_status: str) -> None:
-    """A delivery report: move the message forward (an older status arriving late changes nothing)."""
-    await messaging_service.record_delivery_status(
-        session=session, provider_message_id=message_sid, status=message_status.strip().lower()
+async def record_status(*, session: AsyncSession, runtime: Runtime, message_sid: str, message_status: str) -> None:
+    """A delivery report: move the message forward (an older status arriving late changes nothing).
+
+    A report that moved a message is counted in `stagevote_messages_total{channel="sms", status}`, so the
+    delivery rate is `delivered / (delivered + undelivered + failed)` over that counter.
+    """
+    status = message_status.strip().lower()
+    moved = await messaging_service.record_delivery_status(
+        session=session, provider_message_id=message_sid, status=status
     )
+    if moved:
+        counter = runtime.metrics.messages.labels("sms", status)
+
+        async def count() -> None:
+            counter.inc()
+
+        after_commit(session, count)
 
 
 async def _language(session: AsyncSession, phone: str, command: Command) -> tuple[str, Attendee | None, Event | None]:
