@@ -13,22 +13,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.core.security import encode_jwt
 from tests.conftest import Actor, Actors
 from tests.factories import event_body
+from tests.http import ok, problem
 
 PUBLIC_KEYS = {"artistId", "name", "bio", "socialLinks", "voteCode"}
-
-
-def ok(r: Response, status: int = 200) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def problem(r: Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    return body
 
 
 def field_errors(r: Response) -> set[str]:

@@ -16,6 +16,7 @@ from stagevote.core.runtime import Runtime
 from stagevote.messaging.models import Message
 from tests.conftest import Actor
 from tests.factories import event_body
+from tests.http import ok
 
 _numbers = itertools.count(1)
 LIFECYCLE = {
@@ -30,20 +31,6 @@ LIFECYCLE = {
 def new_phone() -> str:
     """A fresh, valid US number in E.164 (NANP 555-01xx style numbers are fictional)."""
     return f"+1202555{next(_numbers) % 10000:04d}"
-
-
-def ok(r: Response, status: int = 200) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def problem(r: Response, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = r.json()
-    assert body["status"] == status
-    return body
 
 
 async def make_event(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 
 from stagevote.artists import service
 from stagevote.artists.models import Artist, EventArtist
@@ -19,10 +17,9 @@ from stagevote.artists.schemas import (
 )
 from stagevote.auth.dependencies import AdminPrincipal, CurrentPrincipal, OptionalPrincipal
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import Page, PageParams, page_params
+from stagevote.core.schemas import Page, Paging
 
 router = APIRouter(tags=["artists"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def _listed(invitation: EventArtist, artist: Artist, *, admin: bool) -> ArtistInvitationRead | ArtistListing:

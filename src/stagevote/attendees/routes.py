@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -23,10 +23,9 @@ from stagevote.attendees.schemas import (
 from stagevote.auth.dependencies import AdminPrincipal
 from stagevote.core.errors import ProblemError, Unprocessable
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import Page, PageParams, page_params
+from stagevote.core.schemas import Page, Paging
 
 router = APIRouter(tags=["attendees"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 _CSV_TYPES = frozenset({"text/csv", "application/csv"})

@@ -23,7 +23,7 @@ from stagevote.auth.schemas import (
     UserRead,
 )
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import Page, PageParams, page_params
+from stagevote.core.schemas import Page, Paging
 
 router = APIRouter(tags=["auth"])
 KeyOwner = Annotated[Principal, Depends(require_roles(Role.DEVELOPER, Role.ADMIN))]
@@ -87,9 +87,7 @@ async def create_api_key(body: ApiKeyCreate, principal: KeyOwner, session: Sessi
 
 
 @router.get("/auth/api-keys", response_model=Page[ApiKeyRead])
-async def list_api_keys(
-    principal: KeyOwner, session: SessionDep, page: Annotated[PageParams, Depends(page_params)]
-) -> Page[ApiKeyRead]:
+async def list_api_keys(principal: KeyOwner, session: SessionDep, page: Paging) -> Page[ApiKeyRead]:
     keys, total = await service.list_api_keys(
         session=session, principal=principal, limit=page.limit, offset=page.offset
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -38,3 +38,7 @@ def page_params(
     offset: int = Query(0, ge=0, description="Items to skip."),
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
+"""A route parameter: the `?limit=&offset=` of a collection."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
 from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import Page, PageParams, page_params
+from stagevote.core.schemas import Page, Paging
 from stagevote.events import service
 from stagevote.events.models import Event, EventStatus
 from stagevote.events.schemas import (
@@ -23,7 +23,6 @@ from stagevote.events.schemas import (
 )
 
 router = APIRouter(tags=["events"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def _view(event: Event, *, admin: bool) -> EventRead | EventPublic:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, status
+from fastapi import APIRouter, Header, Query, status
 
 from stagevote.auth.dependencies import AdminPrincipal
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import PageParams, page_params
+from stagevote.core.schemas import Paging
 from stagevote.messaging import broadcasts
 from stagevote.messaging.schemas import (
     BroadcastRequest,
@@ -24,7 +24,6 @@ from stagevote.messaging.schemas import (
 from stagevote.messaging.service import MessageType
 
 router = APIRouter(tags=["messaging"])
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("/events/{event_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastResult)
