@@ -23,11 +23,10 @@ from tests.attendees.conftest import (
     make_event,
     messages,
     new_phone,
-    ok,
-    problem,
     web_join,
 )
 from tests.conftest import Actor
+from tests.http import ok, problem
 
 ATTENDEE_KEYS = {"id", "eventId", "phoneNumber", "email", "joinedAt", "confirmedAt", "optedOut", "preRegistered"}
 

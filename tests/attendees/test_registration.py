@@ -6,16 +6,9 @@ from httpx import AsyncClient
 
 from stagevote.attendees import service as attendees_service
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import (
-    attendees_of,
-    code_in,
-    joined,
-    make_event,
-    new_phone,
-    ok,
-    problem,
-)
+from tests.attendees.conftest import attendees_of, code_in, joined, make_event, new_phone
 from tests.conftest import Actor, Actors
+from tests.http import ok, problem
 
 
 def attendees_url(event_id: int) -> str:

@@ -16,8 +16,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.core.security import encode_jwt
 from stagevote.events.models import Event
 from stagevote.events.schemas import VoteConfig
-from tests.attendees.conftest import code_in, joined, make_event, ok
+from tests.attendees.conftest import code_in, joined, make_event
 from tests.conftest import Actor
+from tests.http import ok
 
 NOW = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
 

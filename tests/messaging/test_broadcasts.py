@@ -19,8 +19,9 @@ from stagevote.core.security import decode_jwt
 from stagevote.events.models import Event
 from stagevote.events.schemas import VoteConfig
 from stagevote.messaging.models import Message
-from tests.attendees.conftest import code_in, joined, make_event, messages, new_phone, ok, problem
+from tests.attendees.conftest import code_in, joined, make_event, messages, new_phone
 from tests.conftest import Actor, Actors
+from tests.http import ok, problem
 from tests.messaging.conftest import FakeTwilio
 from tests.voting.conftest import Stage, build_stage
 

@@ -14,8 +14,9 @@ from twilio.request_validator import RequestValidator
 
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import make_event, ok
+from tests.attendees.conftest import make_event
 from tests.conftest import Actor
+from tests.http import ok
 
 AUTH_TOKEN = "test-token"
 OUR_NUMBER = "+12025550000"

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.voting.models import Vote
-from tests.attendees.conftest import code_in, make_event, messages, ok
+from tests.attendees.conftest import code_in, make_event, messages
 from tests.conftest import Actor
+from tests.http import ok
 from tests.sms.conftest import Phone, Show, live_show
 
 

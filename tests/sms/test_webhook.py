@@ -24,11 +24,10 @@ from tests.attendees.conftest import (
     joined,
     make_event,
     messages,
-    ok,
     opted_out_numbers,
-    problem,
 )
 from tests.conftest import Actor
+from tests.http import ok, problem
 from tests.sms.conftest import OUR_NUMBER, WEBHOOK, Phone, reply_of, sign
 
 
