@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import click
+import structlog
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
@@ -17,6 +18,7 @@ from stagevote.auth.schemas import SignupRequest
 from stagevote.config import ConfigurationError, Settings
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.errors import ProblemError
+from stagevote.core.logging import configure_logging
 from stagevote.migrations import upgrade
 from stagevote.web import demo as web_demo
 from stagevote.worker import run_worker
@@ -137,19 +139,29 @@ def create_user(email: str, password: str, role: str) -> None:
 
 
 def _print_welcome(settings: Settings, host: str, port: int) -> None:
-    """Where to go once the server is up; on a database without any event, how to get a demo."""
+    """Where to go once the server is up; on a database without any event, how to get a demo.
+
+    Plain lines for a person at a terminal; with `LOG_FORMAT=json`, one JSON log line like every other.
+    """
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (naming it, not binding it)
     base = f"http://{shown_host}:{port}" if ":" not in shown_host else f"http://[{shown_host}]:{port}"
-    click.echo(f"stagevote {__version__}: console {base}/console · API docs {base}/docs")
     try:
         empty = asyncio.run(web_demo.has_no_event(settings))
     except _DATABASE_ERRORS:
-        return  # not migrated, or not reachable: the server says so itself
-    if empty:
-        click.echo(
-            "No event yet. For a demo (an admin, a live event with artists and an open round): stop the server "
-            "and run `make demo` (or `stagevote demo`, then serve again)."
+        empty = False  # not migrated, or not reachable: the server says so itself
+    demo_hint = (
+        "No event yet. For a demo (an admin, a live event with artists and an open round): stop the server "
+        "and run `make demo` (or `stagevote demo`, then serve again)."
+    )
+    if settings.log_format == "json":
+        configure_logging(log_format=settings.log_format, level=settings.log_level)
+        structlog.get_logger("stagevote.cli").info(
+            "serving", console=f"{base}/console", docs=f"{base}/docs", hint=demo_hint if empty else None
         )
+        return
+    click.echo(f"stagevote {__version__}: console {base}/console · API docs {base}/docs")
+    if empty:
+        click.echo(demo_hint)
 
 
 @main.command()

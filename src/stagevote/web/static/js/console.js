@@ -416,7 +416,8 @@ async function loadMessages() {
   const history = await session.call("GET", `/events/${view.eventId}/messages?limit=20`);
   const rate = history.stats.deliveryRate;
   $("message-stats").textContent =
-    `${history.stats.total} messages · ${history.stats.sms.total} SMS, ${history.stats.email.total} e-mail` +
+    `${history.stats.total} message${history.stats.total === 1 ? "" : "s"} · ` +
+    `${history.stats.sms.total} SMS, ${history.stats.email.total} e-mail` +
     (rate === null || rate === undefined ? "" : ` · ${Math.round(rate * 100)}% delivered`);
   $("messages").replaceChildren(
     ...history.items.map((m) =>
