@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from httpx import ASGITransport, AsyncClient
 
 from stagevote.app import create_app
-from stagevote.cli import main
+from stagevote.cli import _print_welcome, main  # _print_welcome: what `stagevote serve` says first
 from stagevote.config import Settings
 from stagevote.migrations import upgrade
 from stagevote.web.demo import has_no_event
@@ -100,3 +100,16 @@ def test_the_demo_on_a_database_not_migrated_says_what_to_do(tmp_path: Path) -> 
     )
     assert result.exit_code == 1
     assert "Has `stagevote migrate` been run on it?" in result.output
+
+
+def test_serve_names_the_console_and_on_an_empty_database_the_demo(
+    demo_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _print_welcome(demo_settings, "0.0.0.0", 8123)  # noqa: S104
+    first = capsys.readouterr().out
+    assert "console http://127.0.0.1:8123/console · API docs http://127.0.0.1:8123/docs" in first
+    assert "run `make demo`" in first
+    assert CliRunner().invoke(main, ["demo"]).exit_code == 0
+    capsys.readouterr()
+    _print_welcome(demo_settings, "127.0.0.1", 8123)
+    assert "make demo" not in capsys.readouterr().out  # there is an event now
