@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install run migrate test test-sqlite test-postgresql lint format bench clean
+.PHONY: demo chromium
+CHROMIUM ?= /usr/bin/chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "stagevote needs Python 3.11+ as $(PYTHON)"; exit 1; }
@@ -21,7 +23,7 @@ migrate: install
 run: migrate
 	$(BIN)/stagevote serve
 
-test: install lint test-sqlite test-postgresql
+test: install lint chromium test-sqlite test-postgresql
 
 test-sqlite: install
 	@echo "== tests on SQLite with the in-memory adapters"
@@ -46,3 +48,13 @@ format: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+demo: migrate
+	$(BIN)/stagevote demo
+	$(BIN)/stagevote serve
+
+# The browser tests (tests/e2e) drive Debian's chromium; a fresh machine gets it here. Without it they skip.
+chromium:
+	@test -x $(CHROMIUM) || { echo "== installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || echo "chromium could not be installed (apt-get as root): the browser tests will skip"; }

@@ -28,6 +28,7 @@ from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
 from stagevote.voting.routes import router as voting_router
+from stagevote.web.mount import install_web
 from stagevote.wiring import close_domains, install_domains
 
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(attendees_router)
     app.include_router(sms_router)
     app.include_router(messaging_router)
+    install_web(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

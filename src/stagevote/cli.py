@@ -1,4 +1,4 @@
-"""The `stagevote` command: serve, worker, migrate, create-user."""
+"""The `stagevote` command: serve, worker, migrate, create-user, demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import sys
 
 import click
+import structlog
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
@@ -17,7 +18,9 @@ from stagevote.auth.schemas import SignupRequest
 from stagevote.config import ConfigurationError, Settings
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.errors import ProblemError
+from stagevote.core.logging import configure_logging
 from stagevote.migrations import upgrade
+from stagevote.web import demo as web_demo
 from stagevote.worker import run_worker
 
 # What a database URL that is wrong, or a database that is down, unreachable or not migrated, raises.
@@ -64,6 +67,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         settings.resolved_secret_key()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
+    _print_welcome(settings, host if host is not None else settings.host, port if port is not None else settings.port)
     uvicorn.run(
         "stagevote.app:create_server_app",
         factory=True,
@@ -132,6 +136,52 @@ def create_user(email: str, password: str, role: str) -> None:
     except _DATABASE_ERRORS as exc:
         raise _database_failure(exc, settings, "Has `stagevote migrate` been run on it?") from exc
     click.echo(f"created user {user_id} ({account.email}, {role})")
+
+
+def _print_welcome(settings: Settings, host: str, port: int) -> None:
+    """Where to go once the server is up; on a database without any event, how to get a demo.
+
+    Plain lines for a person at a terminal; with `LOG_FORMAT=json`, one JSON log line like every other.
+    """
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (naming it, not binding it)
+    base = f"http://{shown_host}:{port}" if ":" not in shown_host else f"http://[{shown_host}]:{port}"
+    try:
+        empty = asyncio.run(web_demo.has_no_event(settings))
+    except _DATABASE_ERRORS:
+        empty = False  # not migrated, or not reachable: the server says so itself
+    demo_hint = (
+        "No event yet. For a demo (an admin, a live event with artists and an open round): stop the server "
+        "and run `make demo` (or `stagevote demo`, then serve again)."
+    )
+    if settings.log_format == "json":
+        configure_logging(log_format=settings.log_format, level=settings.log_level)
+        structlog.get_logger("stagevote.cli").info(
+            "serving", console=f"{base}/console", docs=f"{base}/docs", hint=demo_hint if empty else None
+        )
+        return
+    click.echo(f"stagevote {__version__}: console {base}/console · API docs {base}/docs")
+    if empty:
+        click.echo(demo_hint)
+
+
+@main.command()
+def demo() -> None:
+    """Create a demo admin and a live event with artists, an open round and votes; print the pages' URLs."""
+    settings = _settings()
+    try:
+        made = asyncio.run(web_demo.create_demo(settings))
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except _DATABASE_ERRORS as exc:
+        raise _database_failure(exc, settings, "Has `stagevote migrate` been run on it?") from exc
+    base = settings.public_url
+    click.echo(f"demo event {made.event_id} is live, round 1 open (keyword {made.keyword})")
+    click.echo(f"  console  {base}/console   sign in as {made.email} / {made.password}")
+    click.echo(f"  screen   {base}/e/{made.event_id}")
+    click.echo(f"  join     {base}/j/{made.keyword}   (codes go to the server log with the console SMS provider)")
+    click.echo(f"  ballot   {base}/b/{made.ballot_token}")
+    click.echo(f"  ballot   {base}/b/{made.ballot_token_es}   (in Spanish)")
+    click.echo("Serve with `stagevote serve` (`make demo` does) and open them.")
 
 
 if __name__ == "__main__":

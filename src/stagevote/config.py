@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     login_rate_per_account: str = Field(default="10/minute", description="limits notation")
     login_rate_per_ip: str = Field(default="30/minute", description="limits notation")
     secret_key_file: Path = DEFAULT_DATA_DIR / "secret_key"
+    screen_join_number: str | None = Field(
+        default=None, description="the number the venue screen asks fans to text; default: TWILIO_FROM"
+    )
+    screen_frame_ancestors: str = Field(
+        default="'none'", description="CSP frame-ancestors of the venue screen: who may embed it in a frame"
+    )
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:
@@ -98,6 +104,14 @@ class Settings(BaseSettings):
             raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("screen_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        sources = value.split()
+        if not sources or not all(_is_csp_source(source) for source in sources):
+            raise ValueError("space-separated CSP sources, e.g. 'self' https://obs.example.com, or 'none'")
+        return " ".join(sources)
+
     @property
     def uses_postgresql(self) -> bool:
         return self.database_url.startswith("postgres")
@@ -116,6 +130,13 @@ class Settings(BaseSettings):
 
 
 MIN_SECRET_KEY_LENGTH = 32
+
+
+def _is_csp_source(source: str) -> bool:
+    """A CSP source expression that cannot end the directive or start another (no `;`, `,`, quotes)."""
+    if source in ("'none'", "'self'"):
+        return True
+    return source.isascii() and source.isprintable() and not any(c in source for c in ";,'\"")
 
 
 def _read_or_create_key(path: Path) -> str:

@@ -201,3 +201,30 @@ async def answer_invitation(
     await EventArtistRepository(session).flush()
     events_service.announce_change(session=session, runtime=runtime, event_id=event_id)  # the line-up changed
     return invitation
+
+
+@dataclass(frozen=True)
+class ClaimableInvitation:
+    """What an invitation link shows before the artist signs in: who is invited, to what, and the answer so far."""
+
+    artist: Artist
+    event: Event
+    invitation: EventArtist
+
+
+async def invitation_of_claim_token(
+    *, session: AsyncSession, runtime: Runtime, claim_token: str
+) -> ClaimableInvitation | None:
+    """The invitation a claim token (the last segment of an `inviteUrl`) stands for; None for a token that is
+    malformed, tampered with or expired, or whose invitation is gone. The token is the proof: no sign-in."""
+    try:
+        claims = decode_jwt(claim_token, secret=runtime.secret_key, purpose=CLAIM)
+        artist_id, event_id = int(claims["artist"]), int(claims["event"])
+    except (InvalidToken, KeyError, TypeError, ValueError):
+        return None
+    invitation = await EventArtistRepository(session).get_invitation(event_id, artist_id)
+    artist = await ArtistRepository(session).get(artist_id)
+    event = await events_service.get_event_unchecked(session=session, event_id=event_id)
+    if invitation is None or artist is None or event is None:
+        return None
+    return ClaimableInvitation(artist, event, invitation)
