@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.auth.models import ApiKey, RefreshToken, Role, User
 from stagevote.auth.principal import Principal
 from stagevote.auth.repository import ApiKeyRepository, RefreshTokenRepository, UserRepository
-from stagevote.core.db import after_commit, utcnow
+from stagevote.core.db import after_commit, unit_of_work, utcnow
 from stagevote.core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from stagevote.core.network import UNKNOWN as UNKNOWN_CLIENT
 from stagevote.core.runtime import Runtime
@@ -85,6 +85,13 @@ async def signup(
 
 
 async def login(*, session: AsyncSession, runtime: Runtime, email: str, password: str, client_ip: str) -> IssuedTokens:
+    """Tokens for the right e-mail and password; 401 otherwise. Rate-limited per address and per account.
+
+    The password is checked (off the event loop, `runtime.passwords`) while no transaction is open:
+    the account's hash is read in a short transaction of its own that ends before the check, and the
+    request's unit of work starts only after it. A login waiting for a hashing slot holds no database
+    connection, and on SQLite no write lock that every other request would queue behind.
+    """
     settings = runtime.settings
     await runtime.limiter.hit(
         settings.login_rate_per_ip, "login-ip", client_ip, what="login attempts from this address"
@@ -92,10 +99,13 @@ async def login(*, session: AsyncSession, runtime: Runtime, email: str, password
     await runtime.limiter.hit(
         settings.login_rate_per_account, "login-account", email, what="login attempts for this account"
     )
-    user = await UserRepository(session).get_by_email(email)
+    async with unit_of_work(runtime.sessionmaker) as lookup:
+        found = await UserRepository(lookup).get_by_email(email)
+        user_id, password_hash = (found.id, found.password_hash) if found else (None, DUMMY_PASSWORD_HASH)
     # verify against a dummy hash for unknown e-mails, so timing does not reveal which accounts exist
-    valid = await runtime.passwords.verify(user.password_hash if user else DUMMY_PASSWORD_HASH, password)
-    if user is None or not valid:
+    valid = await runtime.passwords.verify(password_hash, password)
+    user = await UserRepository(session).get(user_id) if user_id is not None and valid else None
+    if user is None or user.password_hash != password_hash:  # unknown, wrong, or changed meanwhile
         runtime.metrics.logins.labels("failure").inc()
         raise Unauthorized("Wrong e-mail or password.", slug="bad-credentials")
     runtime.metrics.logins.labels("success").inc()

@@ -56,6 +56,11 @@ class PasswordHashing:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting = 0
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a hashing slot now."""
+        return self._waiting
+
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:  # a semaphore belongs to one event loop
