@@ -111,7 +111,10 @@ async def test_hashing_slots_are_bounded_and_a_full_line_is_503(
 async def test_signup_is_rate_limited_per_caller_address(app: FastAPI) -> None:
     async with caller(app, "198.51.100.7") as http:
         for n in range(SIGNUPS_PER_IP):
-            ok(await http.post("/auth/signup", json={"email": f"fan{n}@example.com", "password": "long password 1"}), 201)
+            ok(
+                await http.post("/auth/signup", json={"email": f"fan{n}@example.com", "password": "long password 1"}),
+                201,
+            )
         refused = await http.post("/auth/signup", json={"email": "fanx@example.com", "password": "long password 1"})
         problem(refused, 429)
         assert int(refused.headers["retry-after"]) >= 1

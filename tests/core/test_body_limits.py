@@ -31,7 +31,9 @@ def too_large(r_status: int, body: dict[str, object]) -> None:
     assert body["type"] == "urn:stagevote:problem:content-too-large"
 
 
-async def test_a_body_past_the_cap_is_413_problem_whether_declared_or_streamed(client: AsyncClient, admin: Actor) -> None:
+async def test_a_body_past_the_cap_is_413_problem_whether_declared_or_streamed(
+    client: AsyncClient, admin: Actor
+) -> None:
     body = event_body(venue="x" * (CAP + 1))  # past the cap before any field is checked
     r = await client.post("/events", json=body, headers=admin.headers)
     too_large(r.status_code, problem(r, 413))

@@ -52,7 +52,9 @@ async def test_settings_and_runtime_reprs_hold_no_secret() -> None:
         assert "postgresql://stagevote:***@127.0.0.1:1/stagevote" in shown  # where it points is still told
         # where a secret is used, it is the value itself
         assert runtime.secret_key == KEY
-        assert settings.twilio_auth_token == TWILIO_TOKEN and f"Bearer {settings.sendgrid_api_key}".endswith(SENDGRID_KEY)
+        assert settings.twilio_auth_token == TWILIO_TOKEN and f"Bearer {settings.sendgrid_api_key}".endswith(
+            SENDGRID_KEY
+        )
         assert settings.database_url.startswith(f"postgresql://stagevote:{DB_PASSWORD}@")
     finally:
         await runtime.close()
@@ -77,7 +79,13 @@ def test_a_short_secret_key_is_refused_at_start_up(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "stagevote"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "stagevote.cli"]
     finished = subprocess.run(
-        [*command, "serve", "--port", "1"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        [*command, "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert finished.returncode != 0
     assert "STAGEVOTE_SECRET_KEY" in finished.stderr and "at least 32 characters" in finished.stderr
@@ -148,7 +156,9 @@ FAILING_APP = textwrap.dedent(
 async def test_sentry_receives_errors_without_secrets_or_locals(tmp_path: Path) -> None:
     async with fake_sentry() as (port, received):
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_") or k.startswith("STAGEVOTE_TEST_")},
+            **{
+                k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_") or k.startswith("STAGEVOTE_TEST_")
+            },
             "STAGEVOTE_SENTRY_DSN": f"http://publickey@127.0.0.1:{port}/1",
             "STAGEVOTE_SECRET_KEY": KEY,
             "STAGEVOTE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
