@@ -97,7 +97,7 @@ async def test_hashing_slots_are_bounded_and_a_full_line_is_503(
     await gate.wait_entered()  # the one slot is taken
     second = login(1)
     async with asyncio.timeout(10):
-        while runtime.passwords.waiting < 1:  # the second waits in line for the slot
+        while runtime.passwords.waiting < 1:  # noqa: ASYNC110  (the second waits in line for the slot)
             await asyncio.sleep(0.01)
     third = await asyncio.wait_for(login(2), timeout=10)  # the line is full: refused at once
     problem(third, 503)

@@ -1,4 +1,4 @@
-"""Secrets stay secret: not in the reprs of Settings and Runtime, not in what Sentry receives; a short key is refused."""
+"""Secrets stay secret: not in Settings and Runtime reprs, nor in what Sentry receives; a short key is refused."""
 
 from __future__ import annotations
 
