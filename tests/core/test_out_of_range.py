@@ -3,6 +3,7 @@ far dates, a CSV field longer than the csv module reads, a NUL character."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -82,32 +83,43 @@ async def test_offsets_past_the_range_are_422_on_every_collection(
         ok(await client.get(url, params={"offset": str(2**31 - 1)}, headers=admin.headers))
 
 
-def integer_fields(schema: dict[str, Any], components: dict[str, Any]) -> list[str]:
+def fields_of_type(schema: dict[str, Any], components: dict[str, Any], kind: str) -> list[str]:
     if "$ref" in schema:
         schema = components[schema["$ref"].rsplit("/", 1)[1]]
     fields = []
     for name, prop in schema.get("properties", {}).items():
         kinds = [prop.get("type")] + [option.get("type") for option in prop.get("anyOf", [])]
-        if "integer" in kinds:
+        if kind in kinds:
             fields.append(name)
     return fields
 
 
-async def test_huge_integers_in_bodies_are_4xx(app: FastAPI, client: AsyncClient, admin: Actor) -> None:
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [("integer", (2**31, 2**63, -(2**63) - 1)), ("string", ("x" * 20_000, "a\x00b"))],
+    ids=["huge integers", "long strings and NUL"],
+)
+async def test_odd_values_in_bodies_and_queries_are_4xx(
+    app: FastAPI, client: AsyncClient, admin: Actor, kind: str, values: tuple[object, ...]
+) -> None:
     event = await make_event(client, admin, status="live")
     spec = app.openapi()
     components = spec["components"]["schemas"]
     tried = 0
     for path, method, op in operations(app):
-        content = op.get("requestBody", {}).get("content", {})
-        schema = content.get("application/json", {}).get("schema")
-        if not schema:
-            continue
         url = re.sub(r"{\w+}", str(event["id"]), path)
-        for field in integer_fields(schema, components):
-            for value in (2**31, 2**63):
+        schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        for field in fields_of_type(schema, components, kind) if schema else []:
+            for value in values:
                 r = await client.request(method, url, json={**ANY_BODY, field: value}, headers=admin.headers)
-                no_server_error(r, f"{method.upper()} {url} {field}={value}")
+                no_server_error(r, f"{method.upper()} {url} {field}={str(value)[:20]}")
+                tried += 1
+        for parameter in op.get("parameters", []):
+            if parameter["in"] != "query" or kind not in json.dumps(parameter.get("schema", {})):
+                continue
+            for value in values:
+                r = await client.request(method, url, params={parameter["name"]: str(value)}, headers=admin.headers)
+                no_server_error(r, f"{method.upper()} {url}?{parameter['name']}={str(value)[:20]}")
                 tried += 1
     assert tried >= 5
 
