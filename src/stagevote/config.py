@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -57,10 +58,16 @@ class SecretURL(Secret):
 
 
 def _networks(value: object) -> object:
-    """`TRUSTED_PROXIES` as written in the environment: CIDRs or addresses, separated by commas or spaces.
+    """`TRUSTED_PROXIES` as written in the environment: CIDRs or addresses, separated by commas or spaces
+    (or a JSON list of them).
 
     An address is its own /32 (/128); host bits in a CIDR are ignored (`10.0.0.1/8` is `10.0.0.0/8`).
     """
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError("a JSON list of addresses or CIDRs, or them separated by commas") from exc
     items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
         return value

@@ -66,6 +66,10 @@ def test_settings_read_trusted_proxies_as_written_in_the_environment(monkeypatch
         ipaddress.ip_network("192.168.1.7/32"),
         ipaddress.ip_network("fd00::/8"),
     ]
+    monkeypatch.setenv("STAGEVOTE_TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    assert Settings().trusted_proxies == [ipaddress.ip_network("10.0.0.0/8")]
+    monkeypatch.setenv("STAGEVOTE_TRUSTED_PROXIES", "[]")
+    assert Settings().trusted_proxies == []
     monkeypatch.setenv("STAGEVOTE_TRUSTED_PROXIES", "10.0.0.0/8,nonsense")
     with pytest.raises(ValueError, match="nonsense"):
         Settings()

@@ -179,3 +179,13 @@ async def test_a_nul_character_is_never_a_500(client: AsyncClient, admin: Actor)
 async def test_ids_between_the_int32_and_int64_limits_are_4xx_on_postgresql(client: AsyncClient) -> None:
     # PostgreSQL INTEGER ends at 2**31 - 1; SQLite's at 2**63 - 1: the same id is refused on both
     problem(await client.get(f"/events/{2**31}"), 422)
+
+
+async def test_an_overflow_of_our_own_is_still_a_500(app: FastAPI, client: AsyncClient) -> None:
+    """Only what the database refuses is bad input; an overflow in our own arithmetic stays a bug, and says so."""
+
+    async def arithmetic() -> None:
+        raise OverflowError("date value out of range")
+
+    app.add_api_route("/overflow", arithmetic)
+    problem(await client.get("/overflow"), 500)
