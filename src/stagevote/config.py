@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     confirm_rate_per_attendee: str = Field(default="10/10 minutes", description="limits notation")
     signup_rate_per_ip: str = Field(default="10/minute", description="limits notation")
     password_hash_concurrency: int = Field(
-        default=2, ge=1, description="argon2 hashes computed at once (each in a worker thread)"
+        default=1, ge=1, description="argon2 hashes computed at once (each in a worker thread, on 4 lanes)"
     )
     password_hash_queue: int = Field(
         default=8, ge=0, description="requests that may wait for a hashing slot before 503"

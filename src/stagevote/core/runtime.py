@@ -41,7 +41,7 @@ class Runtime:
     tally: Tally
     hooks: TransactionHooks
     queue: TaskQueue
-    passwords: PasswordHashing = field(default_factory=lambda: PasswordHashing(concurrency=2, queue=8))
+    passwords: PasswordHashing = field(default_factory=lambda: PasswordHashing(concurrency=1, queue=8))
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
