@@ -53,7 +53,9 @@ async def admin_db(statement: str) -> None:
         await connection.close()
 
 
-async def measure(base: str, requests: list[tuple[str, str, dict | None, dict]], concurrency: int, seconds: float) -> tuple[list[float], float, dict[int, int]]:
+async def measure(
+    base: str, requests: list[tuple[str, str, dict | None, dict]], concurrency: int, seconds: float
+) -> tuple[list[float], float, dict[int, int]]:
     """Send `requests` from `concurrency` keep-alive connections (aiohttp: a load client that costs less than httpx)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -81,7 +83,9 @@ def report(name: str, latencies: list[float], elapsed: float, statuses: dict[int
     ordered = sorted(latencies)
     pct = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000  # noqa: E731
     rate = len(ordered) / elapsed
-    print(f"{name:<8} {len(ordered):>6} req in {elapsed:6.2f} s = {rate:8.1f} req/s | p50 {pct(0.5):6.1f} ms  p95 {pct(0.95):6.1f} ms  p99 {pct(0.99):6.1f} ms  max {ordered[-1] * 1000:6.1f} ms | statuses {statuses}")
+    print(
+        f"{name:<8} {len(ordered):>6} req in {elapsed:6.2f} s = {rate:8.1f} req/s | p50 {pct(0.5):6.1f} ms  p95 {pct(0.95):6.1f} ms  p99 {pct(0.99):6.1f} ms  max {ordered[-1] * 1000:6.1f} ms | statuses {statuses}"
+    )
     return rate
 
 
@@ -109,8 +113,31 @@ async def main() -> None:
             "STAGEVOTE_LOG_LEVEL": "WARNING"}  # fmt: skip
     tmp = Path(tempfile.mkdtemp())
     email = "bench-admin@example.com"
-    subprocess.run([sys.executable, "-m", "stagevote.cli", "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"], env=env, cwd=tmp, check=True, capture_output=True)  # noqa: S603
-    server = subprocess.Popen([sys.executable, "-m", "stagevote.cli", "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stagevote.cli",
+            "create-user",
+            "--email",
+            email,
+            "--password",
+            PASSWORD,
+            "--role",
+            "admin",
+        ],
+        env=env,
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+    )  # noqa: S603
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stagevote.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # noqa: S603
     runtime = Runtime.build(settings)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -122,7 +149,9 @@ async def main() -> None:
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-            token = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()["accessToken"]
+            token = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()[
+                "accessToken"
+            ]
             admin = {"Authorization": f"Bearer {token}"}
             start = dt.datetime.now(dt.UTC)
             event = (await client.post("/events", headers=admin, json={
@@ -130,7 +159,9 @@ async def main() -> None:
                 "endDate": (start + dt.timedelta(hours=5)).isoformat(), "voteConfig": {"votesPerRound": 1}})).json()  # fmt: skip
             artists = []
             for band in ("Owls", "Foxes", "Bears", "Wolves"):
-                invited = (await client.post(f"/events/{event['id']}/artists", json={"name": band}, headers=admin)).json()
+                invited = (
+                    await client.post(f"/events/{event['id']}/artists", json={"name": band}, headers=admin)
+                ).json()
                 await client.post(f"/events/{event['id']}/artists/{invited['artistId']}/accept", headers=admin)
                 artists.append(invited["artistId"])
             for action in ("publish", "start", "rounds/1/open"):
@@ -138,12 +169,17 @@ async def main() -> None:
 
             ballots: list[str] = []
             async with unit_of_work(runtime.sessionmaker) as session:
-                attendees = [Attendee(event_id=event["id"], phone_number=f"+1202555{i:04d}", confirmed_at=utcnow()) for i in range(args.votes)]
+                attendees = [
+                    Attendee(event_id=event["id"], phone_number=f"+1202555{i:04d}", confirmed_at=utcnow())
+                    for i in range(args.votes)
+                ]
                 session.add_all(attendees)
                 await session.flush()
             for attendee in attendees:
                 claims = {"att": attendee.id, "evt": event["id"]}
-                ballots.append(encode_jwt(claims, secret=runtime.secret_key, purpose="ballot", lifetime=dt.timedelta(hours=6)))
+                ballots.append(
+                    encode_jwt(claims, secret=runtime.secret_key, purpose="ballot", lifetime=dt.timedelta(hours=6))
+                )
 
             health = [("GET", "/health", None, {}) for _ in range(args.votes)]
             baseline = report("health", *await measure(base, health, args.concurrency, args.seconds))
@@ -151,8 +187,12 @@ async def main() -> None:
                       {"Authorization": f"Bearer {b}"}) for i, b in enumerate(ballots)]  # fmt: skip
             vote_rate = report("vote", *await measure(base, votes, args.concurrency, args.seconds))
             board = (await client.get(f"/events/{event['id']}/leaderboard")).json()
-            print(f"votes counted {board['totalVotes']} of {len(ballots)} sent; vote/health throughput ratio {vote_rate / baseline:.2f}")
-            print(f"concurrency {args.concurrency}, server workers {args.workers}, PostgreSQL + Redis on loopback, {os.cpu_count()} cores")
+            print(
+                f"votes counted {board['totalVotes']} of {len(ballots)} sent; vote/health throughput ratio {vote_rate / baseline:.2f}"
+            )
+            print(
+                f"concurrency {args.concurrency}, server workers {args.workers}, PostgreSQL + Redis on loopback, {os.cpu_count()} cores"
+            )
     finally:
         server.terminate()
         try:

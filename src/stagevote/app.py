@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sentry_sdk
 import socketio
 from fastapi import FastAPI
 
@@ -15,7 +14,9 @@ from stagevote.artists.routes import router as artists_router
 from stagevote.attendees.routes import router as attendees_router
 from stagevote.auth.routes import router as auth_router
 from stagevote.config import Settings
+from stagevote.core.bodylimit import BodyLimitMiddleware
 from stagevote.core.errors import install_problem_handlers
+from stagevote.core.errortracking import init_error_tracking
 from stagevote.core.logging import RequestIdMiddleware, configure_logging
 from stagevote.core.metrics import HttpMetricsMiddleware
 from stagevote.core.operations import router as operations_router
@@ -35,9 +36,8 @@ from stagevote.wiring import close_domains, install_domains
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(log_format=settings.log_format, level=settings.log_level)
-    if settings.sentry_dsn:
-        sentry_sdk.init(dsn=settings.sentry_dsn, release=f"stagevote@{__version__}", send_default_pii=False)
     runtime = Runtime.build(settings)
+    init_error_tracking(settings, release=f"stagevote@{__version__}", secret_key=runtime.secret_key)
     live = create_live_server(runtime)
     broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(messaging_router)
     install_web(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 past it (core/bodylimit.py)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -74,7 +74,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         workers=workers,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For is read by the app, from STAGEVOTE_TRUSTED_PROXIES only
         log_config=None,
         timeout_graceful_shutdown=10,  # a stuck connection must not hold up a deploy
     )

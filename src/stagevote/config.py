@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import json
 import logging
 import os
+import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, GetCoreSchemaHandler, field_validator, model_validator
+from pydantic_core import CoreSchema, core_schema
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 SUPPORTED_DATABASE_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"})
@@ -20,16 +24,79 @@ class ConfigurationError(RuntimeError):
     """The settings cannot run a server; the message says what to change."""
 
 
+class Secret(str):
+    """A setting never to be shown: the str it is wherever it is used, `'**********'` in every repr.
+
+    Reprs are what leak: a traceback's locals, an error tracker's event, `repr(settings)` in a log
+    line. Unlike pydantic's `SecretStr` the value stays a `str`, so every consumer (the providers'
+    HTTP clients, the JWT and HMAC calls) keeps working unchanged; `get_secret_value()` is there too.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    def get_secret_value(self) -> str:
+        return str.__str__(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@/]*@")
+
+
+class SecretURL(Secret):
+    """A URL that may carry a password (`postgresql://user:pw@host/db`): its repr shows it without the password."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(_URL_PASSWORD.sub(r"\1***@", str.__str__(self)))
+
+
+def _networks(value: object) -> object:
+    """`TRUSTED_PROXIES` as written in the environment: CIDRs or addresses, separated by commas or spaces
+    (or a JSON list of them).
+
+    An address is its own /32 (/128); host bits in a CIDR are ignored (`10.0.0.1/8` is `10.0.0.0/8`).
+    """
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError("a JSON list of addresses or CIDRs, or them separated by commas") from exc
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return value
+    networks = []
+    for item in items:
+        if isinstance(item, str) and not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{item!r} is not an address or a CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)") from exc
+    return networks
+
+
 class Settings(BaseSettings):
     """Configuration of one stagevote process."""
 
-    model_config = SettingsConfigDict(env_prefix="STAGEVOTE_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="STAGEVOTE_",
+        env_file=None,
+        extra="ignore",
+        hide_input_in_errors=True,  # errors never echo a secret
+    )
 
-    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/stagevote.db"
-    redis_url: str | None = None
+    database_url: SecretURL = SecretURL(f"sqlite:///{DEFAULT_DATA_DIR}/stagevote.db")
+    redis_url: SecretURL | None = None
     redis_key_prefix: str = Field(default="stagevote:", description="every Redis key and channel starts with it")
-    broker_url: str = "memory://"
-    secret_key: str | None = None
+    broker_url: SecretURL = SecretURL("memory://")
+    secret_key: Secret | None = None
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -37,15 +104,15 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(default="US", description="region of phone numbers written without +country code")
     sms_provider: Literal["console", "twilio"] = "console"
     twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
+    twilio_auth_token: Secret | None = None
     twilio_from: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
 
     email_provider: Literal["console", "smtp", "sendgrid"] = "console"
     email_from: str = "stagevote <no-reply@stagevote.local>"
-    smtp_url: str | None = None
-    sendgrid_api_key: str | None = None
+    smtp_url: SecretURL | None = None
+    sendgrid_api_key: Secret | None = None
     sendgrid_api_url: str = "https://api.sendgrid.com"
 
     sms_per_second: float = Field(default=10.0, gt=0, description="most SMS handed to the provider per second")
@@ -55,10 +122,10 @@ class Settings(BaseSettings):
     )
     delivery_max_attempts: int = Field(default=6, ge=1, description="tries before a message is marked failed")
     recap_storage: str = f"file://{DEFAULT_DATA_DIR}/recaps"
-    sentry_dsn: str | None = None
+    sentry_dsn: Secret | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
-    metrics_token: str | None = None
+    metrics_token: Secret | None = None
     ready_timeout_seconds: float = Field(default=2.0, gt=0, description="how long /ready waits for each dependency")
 
     db_pool_size: int = Field(default=20, ge=1, description="database connections per process (+50% overflow)")
@@ -80,6 +147,21 @@ class Settings(BaseSettings):
     screen_frame_ancestors: str = Field(
         default="'none'", description="CSP frame-ancestors of the venue screen: who may embed it in a frame"
     )
+    # --- holding under attack (issue 14) -------------------------------------------------------
+    trusted_proxies: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated)",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest request body (413 above)")
+    confirm_rate_per_ip: str = Field(default="60/minute", description="limits notation")
+    confirm_rate_per_attendee: str = Field(default="10/10 minutes", description="limits notation")
+    signup_rate_per_ip: str = Field(default="10/minute", description="limits notation")
+    password_hash_concurrency: int = Field(
+        default=1, ge=1, description="argon2 hashes computed at once (each in a worker thread, on 4 lanes)"
+    )
+    password_hash_queue: int = Field(
+        default=8, ge=0, description="requests that may wait for a hashing slot before 503"
+    )
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:
@@ -95,6 +177,23 @@ class Settings(BaseSettings):
         if scheme not in SUPPORTED_DATABASE_SCHEMES:
             raise ValueError("a postgresql://, postgresql+asyncpg:// or sqlite:/// URL")
         return value
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _long_secret_key(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # set but empty: as if unset
+        if isinstance(value, str) and len(value.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"too short to sign tokens: at least {MIN_SECRET_KEY_LENGTH} characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        return _networks(value)
 
     @field_validator("log_level")
     @classmethod

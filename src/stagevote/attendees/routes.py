@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -21,13 +21,16 @@ from stagevote.attendees.schemas import (
     PreRegistration,
 )
 from stagevote.auth.dependencies import AdminPrincipal
+from stagevote.core.bodylimit import body_limit
 from stagevote.core.errors import ProblemError, Unprocessable
+from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.core.schemas import Page, Paging
 
 router = APIRouter(tags=["attendees"])
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form's boundaries and part headers around the file
 _CSV_TYPES = frozenset({"text/csv", "application/csv"})
 
 
@@ -41,7 +44,7 @@ class ContentTooLarge(ProblemError):
 
 @router.post("/events/{event_id}/join", status_code=status.HTTP_202_ACCEPTED, response_model=JoinAccepted)
 async def join_event(
-    event_id: int, body: JoinRequest, request: Request, session: SessionDep, runtime: RuntimeDep
+    event_id: int, body: JoinRequest, client: ClientAddressDep, session: SessionDep, runtime: RuntimeDep
 ) -> JoinAccepted:
     """Join from the web, as texting the keyword does: a CONFIRM SMS with the 6-digit code follows (or,
     when the attendee may vote without confirming, the ballot link). Joining again sends a fresh code.
@@ -57,21 +60,28 @@ async def join_event(
         phone_number=body.phone_number,
         email=body.email,
         language_pref=body.language_pref,
-        client_ip=request.client.host if request.client else "unknown",
+        client_ip=client.limit_key,
     )
     return JoinAccepted(attendee_id=attendee.id)
 
 
-@router.post("/attendees/{attendee_id}/confirm", response_model=Confirmation)
+@router.post(
+    "/attendees/{attendee_id}/confirm",
+    response_model=Confirmation,
+    responses={429: {"description": "Five wrong codes, or too many attempts from this address or for this id"}},
+)
 async def confirm_attendee(
-    attendee_id: int, body: ConfirmRequest, session: SessionDep, runtime: RuntimeDep
+    attendee_id: int, body: ConfirmRequest, client: ClientAddressDep, session: SessionDep, runtime: RuntimeDep
 ) -> Confirmation:
     """Confirm the phone with the code sent by SMS (the code is the proof; no sign-in): the ballot token.
 
-    422 (`code`) a wrong code (tries left in the detail), an expired one, or none sent · 429 after five
-    wrong tries, until the code expires · 404 unknown attendee · 409 the event no longer takes attendees.
+    422 (`code`) a wrong code (tries left in the detail), or an expired one · 429 after five wrong tries,
+    until the code expires, or past the rate limits per caller address and per attendee (`Retry-After`)
+    · 409 the event no longer takes attendees. An unknown attendee id is answered as a wrong code is.
     """
-    confirmed = await service.confirm_on_web(session=session, runtime=runtime, attendee_id=attendee_id, code=body.code)
+    confirmed = await service.confirm_on_web(
+        session=session, runtime=runtime, attendee_id=attendee_id, code=body.code, client_ip=client.limit_key
+    )
     return Confirmation(
         attendee=AttendeeRead.model_validate(confirmed.attendee),
         ballot_token=confirmed.ballot_token,
@@ -134,6 +144,7 @@ async def _uploaded_csv(request: Request, media_type: str) -> str:
         415: {"description": "A body that is neither JSON, multipart/form-data nor text/csv"},
     },
     openapi_extra=_UPLOAD_BODY,
+    dependencies=[Depends(body_limit(MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES))],  # above the app's default
 )
 async def pre_register(
     event_id: int,

@@ -31,7 +31,8 @@ class JoinAccepted(Schema):
 
 
 class ConfirmRequest(Schema):
-    code: str = Field(pattern=r"^\s*\d{6}\s*$", description="The 6-digit code sent by SMS")
+    # [0-9], not \d: \d also matches the digits of other scripts (Arabic-Indic, Devanagari…)
+    code: str = Field(pattern=r"^\s*[0-9]{6}\s*$", description="The 6-digit code sent by SMS")
 
 
 class AttendeeRead(Schema):

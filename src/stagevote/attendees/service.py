@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import io
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,8 +41,18 @@ from stagevote.attendees.models import Attendee
 from stagevote.attendees.repository import AttendeeRepository, PhoneOptOutRepository
 from stagevote.auth.principal import Principal
 from stagevote.core.db import utcnow
-from stagevote.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from stagevote.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
+from stagevote.core.network import UNKNOWN as UNKNOWN_CLIENT
 from stagevote.core.runtime import Runtime
+from stagevote.core.schemas import MAX_INT
 from stagevote.core.security import InvalidToken, decode_jwt, encode_jwt
 from stagevote.events import service as events_service
 from stagevote.events.models import AccessType, Event, EventStatus
@@ -352,13 +362,20 @@ async def join_on_web(
 # --- confirming ------------------------------------------------------------------------------------
 
 
-def _check_code(runtime: Runtime, attendee: Attendee, code: str, now: dt.datetime) -> CodeResult:
-    """Compare a code with the attendee's; a wrong one spends a try. `confirmed` sets `confirmed_at`."""
+def _check_code(
+    runtime: Runtime, attendee: Attendee, code: str, now: dt.datetime, *, from_the_phone: bool = False
+) -> CodeResult:
+    """Compare a code with the attendee's; a wrong one spends a try. `confirmed` sets `confirmed_at`.
+
+    `from_the_phone`: the code was texted from the attendee's own number (a signed webhook). Holding
+    the phone is what the code proves, so the right code confirms even once wrong tries locked it:
+    wrong tries on the web, anyone's, never lock the phone itself out.
+    """
     if attendee.confirmation_code_hash is None:
         return "none"
     if attendee.confirmation_expires_at is None or attendee.confirmation_expires_at <= now:
         return "expired"
-    if attendee.confirmation_attempts >= MAX_CODE_TRIES:
+    if attendee.confirmation_attempts >= MAX_CODE_TRIES and not from_the_phone:
         return "locked"
     if hmac.compare_digest(_code_digest(runtime, attendee.id, code), attendee.confirmation_code_hash):
         if attendee.confirmed_at is None:
@@ -385,39 +402,72 @@ class Confirmed:
     ballot_url: str
 
 
-async def confirm_on_web(*, session: AsyncSession, runtime: Runtime, attendee_id: int, code: str) -> Confirmed:
+def _wrong_code(left: int) -> Unprocessable:
+    error = Unprocessable.field("code", f"wrong code; {left} {'try' if left == 1 else 'tries'} left")
+    error.commit_session = True  # the spent try must stay spent
+    return error
+
+
+def _locked(retry_after: int) -> TooManyRequests:
+    error = TooManyRequests(
+        "Too many wrong codes; wait until this code expires, then join again for a new one.", retry_after=retry_after
+    )
+    error.commit_session = True
+    return error
+
+
+async def _no_code_here(runtime: Runtime, attendee_id: int) -> ProblemError:
+    """The answer for an id with no code to check (no such attendee, erased, or never sent one).
+
+    It is the answer to a wrong code, tries left and lock included: it counts down from 5 and locks
+    for the lifetime of a code, as if a code were pending that nothing matches. So probing ids tells
+    which exist no better than guessing codes does.
+    """
+    spent = await runtime.limiter.spend(
+        f"{MAX_CODE_TRIES}/{int(CODE_LIFETIME.total_seconds())} seconds", "confirm-none", str(attendee_id)
+    )
+    if spent.allowed and spent.remaining > 0:
+        return _wrong_code(spent.remaining)
+    return _locked(spent.retry_after)
+
+
+async def confirm_on_web(
+    *, session: AsyncSession, runtime: Runtime, attendee_id: int, code: str, client_ip: str = UNKNOWN_CLIENT
+) -> Confirmed:
     """Confirm the phone with the code it was sent; the ballot token, and the ballot link by SMS.
 
-    404 unknown attendee · 409 the event no longer takes attendees · 422 (`code`) wrong, expired, or
-    none was sent · 429 five wrong tries: no more until the code expires (then join again for a new one).
-    The same right code again answers the same way (a double submit); only the first sends the SMS.
+    Rate-limited per caller (`client_ip`, the key per-IP limits count by) and per attendee id, whether
+    the id exists or not (429 with `Retry-After`). 422 (`code`) a wrong code (tries left in the detail),
+    an expired one · 429 five wrong tries: no more until the code expires (then join again for a new
+    one) · 409 the event no longer takes attendees. An unknown attendee id, or one sent no code, is
+    answered exactly as a wrong code is. The same right code again answers the same way (a double
+    submit); only the first sends the SMS.
     """
+    settings = runtime.settings
+    await runtime.limiter.hit(
+        settings.confirm_rate_per_ip, "confirm-ip", client_ip, what="confirmation attempts from this address"
+    )
+    await runtime.limiter.hit(
+        settings.confirm_rate_per_attendee, "confirm-attendee", str(attendee_id), what="confirmation attempts"
+    )
     attendees = AttendeeRepository(session)
-    attendee = await attendees.get_for_update(attendee_id)
-    if attendee is None or attendee.erased_at is not None:
-        raise NotFound(f"No attendee {attendee_id}.")
+    attendee = await attendees.get_for_update(attendee_id) if 0 < attendee_id <= MAX_INT else None
+    if attendee is None or attendee.erased_at is not None or attendee.confirmation_code_hash is None:
+        raise await _no_code_here(runtime, attendee_id)
     event = await events_service.get_event(session=session, principal=None, event_id=attendee.event_id)
     _require_joinable(event)
     now = utcnow()
     was_confirmed = attendee.confirmed_at is not None
     result = _check_code(runtime, attendee, code.strip(), now)
     await attendees.flush()
-    if result == "none":
-        raise Unprocessable.field("code", "no code was sent to this attendee; join again to get one")
+    if result == "none":  # pragma: no cover - handled above, before the event was read
+        raise await _no_code_here(runtime, attendee_id)
     if result == "expired":
         raise Unprocessable.field("code", "this code has expired; ask for a new one by joining again")
     if result == "locked":
-        error: TooManyRequests | Unprocessable = TooManyRequests(
-            "Too many wrong codes; wait until this code expires, then join again for a new one.",
-            retry_after=_seconds_until_expiry(attendee, now),
-        )
-        error.commit_session = True  # the spent tries must stay spent
-        raise error
+        raise _locked(_seconds_until_expiry(attendee, now))
     if result == "wrong":
-        left = tries_left(attendee)
-        error = Unprocessable.field("code", f"wrong code; {left} {'try' if left == 1 else 'tries'} left")
-        error.commit_session = True
-        raise error
+        raise _wrong_code(tries_left(attendee))
     token = ballot_token_for(runtime=runtime, attendee=attendee, event=event)
     url = ballot_url(runtime, token)
     if not was_confirmed:
@@ -441,13 +491,15 @@ class CodeOutcome:
 async def confirm_by_sms(*, session: AsyncSession, runtime: Runtime, phone_number: str, code: str) -> CodeOutcome:
     """A 6-digit code texted in: it confirms whichever of the number's joinable attendee rows it was sent to.
 
-    A code that matches none spends a try of the most recent code still pending.
+    The text comes from the phone itself (Twilio signs the webhook), so the right code confirms even when
+    wrong tries (on the web, anyone's) locked it. A code that matches none spends a try of the most
+    recent code still pending.
     """
     rows = await AttendeeRepository(session).with_code_of_phone(phone_number, statuses=JOINABLE)
     now = utcnow()
     for attendee, event in rows:
         if hmac.compare_digest(_code_digest(runtime, attendee.id, code), attendee.confirmation_code_hash or ""):
-            result = _check_code(runtime, attendee, code, now)
+            result = _check_code(runtime, attendee, code, now, from_the_phone=True)
             await AttendeeRepository(session).flush()
             token = ballot_token_for(runtime=runtime, attendee=attendee, event=event) if result == "confirmed" else None
             return CodeOutcome(result, attendee, event, token)
@@ -520,6 +572,15 @@ def _columns(header: Sequence[str]) -> tuple[int, int | None]:
     return phone, email
 
 
+def _records(reader: Any) -> Iterator[list[str]]:
+    """The rows of a CSV reader; a file it cannot read (a field past the csv module's 128 KiB, a stray
+    quote) is 422 (`file`) naming the line, not a 500."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise Unprocessable.field("file", f"line {reader.line_num}: {exc}") from exc
+
+
 async def import_attendees(
     *, session: AsyncSession, runtime: Runtime, principal: Principal, event_id: int, content: str
 ) -> ImportReport:
@@ -537,7 +598,7 @@ async def import_attendees(
     phone_column, email_column = 0, None
     seen: set[str] = set()
     rows: list[dict[str, Any]] = []
-    for record in reader:
+    for record in _records(reader):
         if not any(cell.strip() for cell in record):
             continue
         if header is None:

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.auth.models import ApiKey, RefreshToken, Role, User
 from stagevote.auth.principal import Principal
 from stagevote.auth.repository import ApiKeyRepository, RefreshTokenRepository, UserRepository
-from stagevote.core.db import after_commit, utcnow
+from stagevote.core.db import after_commit, unit_of_work, utcnow
 from stagevote.core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from stagevote.core.network import UNKNOWN as UNKNOWN_CLIENT
 from stagevote.core.runtime import Runtime
 from stagevote.core.security import (
     DUMMY_PASSWORD_HASH,
@@ -24,7 +25,6 @@ from stagevote.core.security import (
     new_jti,
     opaque_token,
     token_digest,
-    verify_password,
 )
 
 ACCESS = "access"
@@ -56,14 +56,27 @@ def _denylist_key_family(family_id: str) -> str:
 
 
 async def signup(
-    *, session: AsyncSession, runtime: Runtime, email: str, password: str, language_pref: str | None
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    email: str,
+    password: str,
+    language_pref: str | None,
+    client_ip: str = UNKNOWN_CLIENT,
 ) -> IssuedTokens:
+    """A new fan account. Rate-limited per caller address (`client_ip`: 429 with `Retry-After`).
+
+    The password is hashed first, off the event loop (`runtime.passwords`), before any query: a signup
+    waiting for a hashing slot holds no database connection, and an e-mail already taken costs the same.
+    """
+    await runtime.limiter.hit(
+        runtime.settings.signup_rate_per_ip, "signup-ip", client_ip, what="sign-ups from this address"
+    )
+    password_hash = await runtime.passwords.hash(password)
     users = UserRepository(session)
     if await users.get_by_email(email) is not None:
         raise Conflict("An account with this e-mail already exists.", slug="email-taken")
-    user = User(
-        email=email, password_hash=hash_password(password), role=Role.FAN.value, language_pref=language_pref or "en"
-    )
+    user = User(email=email, password_hash=password_hash, role=Role.FAN.value, language_pref=language_pref or "en")
     try:
         await users.add(user)
     except IntegrityError as exc:  # a concurrent signup with the same e-mail won
@@ -72,6 +85,13 @@ async def signup(
 
 
 async def login(*, session: AsyncSession, runtime: Runtime, email: str, password: str, client_ip: str) -> IssuedTokens:
+    """Tokens for the right e-mail and password; 401 otherwise. Rate-limited per address and per account.
+
+    The password is checked (off the event loop, `runtime.passwords`) while no transaction is open:
+    the account's hash is read in a short transaction of its own that ends before the check, and the
+    request's unit of work starts only after it. A login waiting for a hashing slot holds no database
+    connection, and on SQLite no write lock that every other request would queue behind.
+    """
     settings = runtime.settings
     await runtime.limiter.hit(
         settings.login_rate_per_ip, "login-ip", client_ip, what="login attempts from this address"
@@ -79,10 +99,13 @@ async def login(*, session: AsyncSession, runtime: Runtime, email: str, password
     await runtime.limiter.hit(
         settings.login_rate_per_account, "login-account", email, what="login attempts for this account"
     )
-    user = await UserRepository(session).get_by_email(email)
+    async with unit_of_work(runtime.sessionmaker) as lookup:
+        found = await UserRepository(lookup).get_by_email(email)
+        user_id, password_hash = (found.id, found.password_hash) if found else (None, DUMMY_PASSWORD_HASH)
     # verify against a dummy hash for unknown e-mails, so timing does not reveal which accounts exist
-    valid = verify_password(user.password_hash if user else DUMMY_PASSWORD_HASH, password)
-    if user is None or not valid:
+    valid = await runtime.passwords.verify(password_hash, password)
+    user = await UserRepository(session).get(user_id) if user_id is not None and valid else None
+    if user is None or user.password_hash != password_hash:  # unknown, wrong, or changed meanwhile
         runtime.metrics.logins.labels("failure").inc()
         raise Unauthorized("Wrong e-mail or password.", slug="bad-credentials")
     runtime.metrics.logins.labels("success").inc()

@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
+import limits.errors
+import redis.exceptions
 import sentry_sdk
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -89,6 +92,15 @@ class TooManyRequests(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class ServiceUnavailable(ProblemError):
+    """A dependency (Redis, the database) does not answer: try again after `Retry-After` seconds."""
+
+    status, slug = 503, "unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -148,7 +160,8 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, exc)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
-    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+    slug = getattr(exc, "slug", None)  # our own HTTP errors (core/bodylimit.py) name their problem type
+    return problem_response(exc.status_code, detail, slug=slug, headers=dict(exc.headers or {}))
 
 
 _UNEXPECTED = "An unexpected error occurred; it has been logged."
@@ -202,6 +215,67 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, _UNEXPECTED, slug="internal")
 
 
+# --- failures that are not bugs: a dependency down, a value the database cannot hold ------------------
+
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+# What Redis raises when it is down, hung, loading or a read-only replica; `limits` may wrap it.
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    limits.errors.StorageError,
+)
+# SQLSTATEs of a value the database cannot hold: text longer than its column, a number or a date past
+# its type's range, a NUL character (PostgreSQL text cannot hold one), a character the encoding lacks.
+_VALUE_DOES_NOT_FIT = frozenset({"22001", "22003", "22008", "22021", "22P05"})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def value_does_not_fit(exc: BaseException) -> bool:
+    """Whether the database (or its driver, binding a parameter) refused a value too large for its column.
+
+    Such a value came from the request (an id of 20 digits, `?offset=2**63`, a NUL in a name): the answer
+    is a 422, not a 500. An OverflowError of our own arithmetic is not this: it stays a bug.
+    """
+    chain = _chain(exc)
+    if any(str(getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)) in _VALUE_DOES_NOT_FIT for e in chain):
+        return True
+    if isinstance(exc, StatementError):  # a driver refused to bind the parameter (asyncpg: "out of int32 range")
+        return any(isinstance(e, OverflowError) for e in chain)
+    # sqlite3 raises this unwrapped while binding a parameter
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
+async def _on_statement_error(request: Request, exc: Exception) -> JSONResponse:
+    if not value_does_not_fit(exc):
+        raise exc
+    log.warning("value_out_of_range", path=request.url.path, error=str(exc).splitlines()[0][:200])
+    return problem_response(
+        422,
+        "A value in the request is out of range (too large a number, a date too far, or a NUL character).",
+        slug="out-of-range",
+    )
+
+
+async def _on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    cause = exc.storage_error if isinstance(exc, limits.errors.StorageError) else exc
+    log.warning("dependency_unavailable", path=request.url.path, error=f"{type(cause).__name__}: {cause}"[:200])
+    return problem_response(
+        503,
+        "A service this call needs (Redis) does not answer; try again shortly.",
+        slug="unavailable",
+        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of the app, the framework's own included, a problem+json answer.
 
@@ -210,5 +284,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(StatementError, _on_statement_error)
+    app.add_exception_handler(OverflowError, _on_statement_error)
+    for down in REDIS_DOWN:
+        app.add_exception_handler(down, _on_dependency_down)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(UnhandledErrorMiddleware)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import dataclass
 
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from stagevote.core.errors import TooManyRequests
+
+
+@dataclass(frozen=True)
+class Spent:
+    """One use counted against a limit: whether it fit, how many are left, and when the window frees one."""
+
+    allowed: bool
+    remaining: int
+    retry_after: int
 
 
 class RateLimiter:
@@ -35,6 +45,14 @@ class RateLimiter:
         stats = await self._strategy.get_window_stats(item, *identifiers)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise TooManyRequests(f"Too many {what}; try again in {retry_after} s.", retry_after=retry_after)
+
+    async def spend(self, limit: str, *identifiers: str) -> Spent:
+        """Count one use of `limit` for `identifiers` and say what is left; nothing is raised."""
+        item = parse(limit)
+        allowed = await self._strategy.hit(item, *identifiers)
+        stats = await self._strategy.get_window_stats(item, *identifiers)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return Spent(allowed, stats.remaining if allowed else 0, retry_after)
 
     async def acquire(self, per_second: float, *identifiers: str) -> None:
         """Wait until one more use fits in `per_second` (shared by every instance on Redis)."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from stagevote.config import Settings
+from stagevote.config import Secret, Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.hooks import TransactionHooks
@@ -18,6 +18,7 @@ from stagevote.core.memo import Memo
 from stagevote.core.metrics import Metrics
 from stagevote.core.queue import TaskQueue
 from stagevote.core.ratelimit import RateLimiter
+from stagevote.core.security import PasswordHashing
 from stagevote.core.signals import Bus, Signals
 from stagevote.core.tally import MemoryTally, RedisTally, Tally
 
@@ -40,6 +41,7 @@ class Runtime:
     tally: Tally
     hooks: TransactionHooks
     queue: TaskQueue
+    passwords: PasswordHashing = field(default_factory=lambda: PasswordHashing(concurrency=1, queue=8))
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -49,7 +51,7 @@ class Runtime:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
-            secret_key=settings.resolved_secret_key(),
+            secret_key=Secret(settings.resolved_secret_key()),  # masked in reprs
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
@@ -64,6 +66,9 @@ class Runtime:
             else MemoryTally(),
             hooks=TransactionHooks(),
             queue=TaskQueue(settings.broker_url, queue_name=f"{settings.redis_key_prefix}tasks"),
+            passwords=PasswordHashing(
+                concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
+            ),
         )
 
     async def start(self) -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from stagevote.core.errors import ServiceUnavailable
+
+T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
 _hasher = PasswordHasher()  # argon2id, the library's RFC 9106 defaults
 
@@ -33,6 +38,58 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 # A real hash to verify against when the account does not exist, so login takes as long either way.
 DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+class PasswordHashing:
+    """argon2id off the event loop: each hash or verify runs in a worker thread, at most `concurrency` at once.
+
+    An argon2id hash costs a few hundred milliseconds of CPU by design; on the event loop it would stall
+    every vote, webhook and live socket of the process meanwhile. The slots bound the CPU that signups
+    and logins take; at most `queue` more requests wait for a slot, and past that the answer is a 503
+    with `Retry-After` rather than a growing line of requests each holding a database connection.
+    """
+
+    def __init__(self, *, concurrency: int, queue: int) -> None:
+        self._concurrency = concurrency
+        self._queue = queue
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a hashing slot now."""
+        return self._waiting
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:  # a semaphore belongs to one event loop
+            self._slots, self._loop = asyncio.Semaphore(self._concurrency), loop
+        return self._slots
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        slots = self._semaphore()
+        if slots.locked() and self._waiting >= self._queue:
+            raise ServiceUnavailable("Too many sign-ins at once; try again in a moment.", retry_after=1)
+        self._waiting += 1
+        try:
+            await slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            done = asyncio.get_running_loop().run_in_executor(None, work)
+        except BaseException:
+            slots.release()
+            raise
+        # the slot is free when the thread is done, even if the request that wanted it was cancelled meanwhile
+        done.add_done_callback(lambda _: slots.release())
+        return await asyncio.shield(done)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(lambda: hash_password(password))
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self._run(lambda: verify_password(password_hash, password))
 
 
 def opaque_token(prefix: str = "") -> str:

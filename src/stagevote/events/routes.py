@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.core.schemas import Page, Paging
+from stagevote.core.schemas import Page, Paging, Timestamp
 from stagevote.events import service
 from stagevote.events.models import Event, EventStatus
 from stagevote.events.schemas import (
@@ -41,10 +40,8 @@ async def list_events(
     session: SessionDep,
     page: Paging,
     status_: Annotated[EventStatus | None, Query(alias="status")] = None,
-    from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Events ending at or after this time")
-    ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="Events starting at or before this time")] = None,
+    from_: Annotated[Timestamp | None, Query(alias="from", description="Events ending at or after this time")] = None,
+    to: Annotated[Timestamp | None, Query(description="Events starting at or before this time")] = None,
 ) -> Page[EventRead | EventPublic]:
     events, total = await service.list_events(
         session=session,

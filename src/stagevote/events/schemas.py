@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from stagevote.core.schemas import Schema
+from stagevote.core.schemas import Schema, Timestamp
 from stagevote.events.models import AccessType, EventStatus, RoundStatus
 
 # Words the SMS grammar gives a meaning of its own: an event keyword may not be one of them.
@@ -54,8 +54,8 @@ class RoundConfig(Schema):
     number: int = Field(ge=1, le=100)
     name: str = Field(min_length=1, max_length=100)
     artist_ids: list[int] | None = Field(default=None, description="null: every accepted artist of the event")
-    opens_at: AwareDatetime | None = None
-    closes_at: AwareDatetime | None = None
+    opens_at: Timestamp | None = None
+    closes_at: Timestamp | None = None
 
     @field_validator("closes_at")
     @classmethod
@@ -120,8 +120,8 @@ class _EventFields(Schema):
 
 class EventCreate(_EventFields):
     title: str = Field(min_length=1, max_length=200)
-    start_date: AwareDatetime
-    end_date: AwareDatetime
+    start_date: Timestamp
+    end_date: Timestamp
     venue: str | None = Field(default=None, max_length=300)
     access_type: AccessType = AccessType.PUBLIC
     keyword: str = Field(description="What fans text to join, e.g. ROCKFEST; unique among events not archived")
@@ -141,8 +141,8 @@ class EventUpdate(_EventFields):
     """Fields to change; a field left out, or sent with its current value, is not a change."""
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    start_date: AwareDatetime | None = None
-    end_date: AwareDatetime | None = None
+    start_date: Timestamp | None = None
+    end_date: Timestamp | None = None
     venue: str | None = Field(default=None, max_length=300)
     access_type: AccessType | None = None
     keyword: str | None = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from starlette.datastructures import FormData
 
+from stagevote.core.bodylimit import body_limit
 from stagevote.core.errors import Forbidden, Unprocessable
 from stagevote.core.runtime import Runtime, RuntimeDep, SessionDep
 from stagevote.sms import service
@@ -14,6 +15,10 @@ from stagevote.sms import service
 router = APIRouter(tags=["sms"])
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+# Twilio's largest form (a 1,600-character body percent-encoded, ten media URLs, ~40 fields) is far below these
+WEBHOOK_MAX_BYTES = 64 * 1024
+WEBHOOK_MAX_FIELDS = 100
+_FORM = "application/x-www-form-urlencoded"
 # column sizes of inbound_messages: a longer value is not from Twilio
 _LIMITS = {"MessageSid": 64, "From": 32, "To": 32}
 
@@ -25,8 +30,16 @@ def _form_schema(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
 
 
 async def _signed_form(request: Request, runtime: Runtime) -> FormData:
-    """The webhook's form parameters, once `X-Twilio-Signature` proved they come from Twilio (403 otherwise)."""
-    form = await request.form()
+    """The webhook's form parameters, once `X-Twilio-Signature` proved they come from Twilio (403 otherwise).
+
+    Nothing is acted on before the signature is checked, and the form it is checked over is bounded:
+    form-encoded only (no files), at most `WEBHOOK_MAX_BYTES` (413 past it, from the route's body cap)
+    and `WEBHOOK_MAX_FIELDS` fields (400 past it).
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _FORM:
+        raise Forbidden("Twilio webhooks are form-encoded (application/x-www-form-urlencoded).", slug="bad-signature")
+    form = await request.form(max_files=0, max_fields=WEBHOOK_MAX_FIELDS, max_part_size=WEBHOOK_MAX_BYTES)
     if any(not isinstance(value, str) for value in form.values()):
         raise Forbidden("Twilio webhooks carry no files.", slug="bad-signature")
     url = f"{runtime.settings.public_url}{request.url.path}"
@@ -53,7 +66,9 @@ def _field(form: FormData, name: str, *, required: bool = True) -> str | None:
     responses={
         200: {"content": {"text/xml": {"example": "<Response><Message>Welcome!</Message></Response>"}}},
         403: {"description": "Missing or bad X-Twilio-Signature; nothing changed"},
+        413: {"description": "A body larger than 64 KiB; nothing changed"},
     },
+    dependencies=[Depends(body_limit(WEBHOOK_MAX_BYTES))],
     openapi_extra=_form_schema(
         {
             "MessageSid": "Twilio's id of the message: the same one twice acts once",
@@ -91,7 +106,11 @@ async def inbound_sms(request: Request, session: SessionDep, runtime: RuntimeDep
     "/sms/status",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses={403: {"description": "Missing or bad X-Twilio-Signature; nothing changed"}},
+    responses={
+        403: {"description": "Missing or bad X-Twilio-Signature; nothing changed"},
+        413: {"description": "A body larger than 64 KiB; nothing changed"},
+    },
+    dependencies=[Depends(body_limit(WEBHOOK_MAX_BYTES))],
     openapi_extra=_form_schema(
         {"MessageSid": "Twilio's id of a message we sent", "MessageStatus": "sent, delivered, undelivered, failed…"},
         ["MessageSid", "MessageStatus"],

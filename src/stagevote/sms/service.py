@@ -51,8 +51,9 @@ HELP_WORDS = frozenset({"HELP", "INFO", "AYUDA"})
 JOIN_WORDS = frozenset({"JOIN", "UNIRME"})
 VOTE_WORDS = frozenset({"VOTE", "VOTAR"})
 SPANISH_WORDS = frozenset({"UNIRME", "VOTAR", "AYUDA"})
-_CODE = re.compile(r"^\d{6}$")
-_VOTE_CODE = re.compile(r"^\d{1,5}$")
+# [0-9], not \d: \d also matches the digits of other scripts, which no code is written in
+_CODE = re.compile(r"^[0-9]{6}$")
+_VOTE_CODE = re.compile(r"^[0-9]{1,5}$")
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 EMPTY_TWIML: str = str(MessagingResponse().to_xml())
 
