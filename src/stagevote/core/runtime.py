@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -40,6 +40,8 @@ class Runtime:
     tally: Tally
     hooks: TransactionHooks
     queue: TaskQueue
+    # what a domain keeps per process beside these (e.g. analytics' live figures), under the domain's name
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
