@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 RECAPPABLE = frozenset({EventStatus.CLOSED.value, EventStatus.ARCHIVED.value})
 CHART_WIDTH, CHART_HEIGHT, MOST_BARS = 720, 160, 240
+MINUTE = 60  # seconds; the per-minute figures count minutes since 1970 (UTC)
 _templates = Environment(
     loader=PackageLoader("stagevote.recaps", "templates"),
     autoescape=select_autoescape(["html"], default_for_string=True, default=True),
@@ -109,7 +110,7 @@ def _chart(per_minute: dict[int, int]) -> tuple[list[Bar], int, int]:
     bars = []
     for index, votes in enumerate(buckets):
         height = CHART_HEIGHT * votes / tallest
-        start = dt.datetime.fromtimestamp((first + index * step) * analytics_service.MINUTE, dt.UTC)
+        start = dt.datetime.fromtimestamp((first + index * step) * MINUTE, dt.UTC)
         bars.append(
             Bar(
                 x=round(index * width, 2),
