@@ -47,7 +47,7 @@ async def event_analytics(
             ping=runtime.settings.sse_ping_seconds,
             headers={"Cache-Control": "no-store"},
         )
-    return await service.figures_for(runtime=runtime, event_id=event.id, view=view)
+    return await service.figures_for(session=session, runtime=runtime, event_id=event.id, view=view)
 
 
 async def _frames(figures: AsyncIterator[AnalyticsRead]) -> AsyncIterator[ServerSentEvent]:

@@ -227,8 +227,12 @@ class LiveFigures:
     def version(self, event_id: int) -> int:
         return self._versions.get(event_id, 0)
 
-    async def figures(self, event_id: int, *, at_least: int | None = None) -> Figures:
-        """The event's figures: no older than a second, or (`at_least`) computed since that version."""
+    async def figures(
+        self, event_id: int, *, at_least: int | None = None, session: AsyncSession | None = None
+    ) -> Figures:
+        """The event's figures: no older than a second, or (`at_least`) computed since that version. Computed in
+        `session` when given (a request's: on SQLite a second transaction would wait for its lock), else in a
+        unit of work of their own."""
         entry = self._fresh(event_id, at_least)
         if entry is not None:
             return entry.figures
@@ -237,8 +241,11 @@ class LiveFigures:
             if entry is not None:
                 return entry.figures
             version = self.version(event_id)
-            async with unit_of_work(self._runtime.sessionmaker) as session:
+            if session is not None:
                 figures = await compute(session=session, event_id=event_id)
+            else:
+                async with unit_of_work(self._runtime.sessionmaker) as own:
+                    figures = await compute(session=own, event_id=event_id)
             self._entries[event_id] = _Entry(time.monotonic(), version, figures)
             return figures
 
@@ -319,9 +326,9 @@ def live_figures(runtime: Runtime) -> LiveFigures:
     return live
 
 
-async def figures_for(*, runtime: Runtime, event_id: int, view: View) -> AnalyticsRead:
+async def figures_for(*, session: AsyncSession, runtime: Runtime, event_id: int, view: View) -> AnalyticsRead:
     """The event's figures as `view` shows them, at most a second old."""
-    return present(await live_figures(runtime).figures(event_id), view)
+    return present(await live_figures(runtime).figures(event_id, session=session), view)
 
 
 def install(runtime: Runtime) -> None:
