@@ -3,16 +3,24 @@ votes from the web and by SMS, fans who opted out and fans whose data was erased
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import itertools
+import json
+import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from stagevote.app import create_server_app
 from stagevote.attendees.models import Attendee
 from stagevote.config import Settings
 from stagevote.core.db import unit_of_work, utcnow
@@ -22,6 +30,7 @@ from tests.attendees.conftest import code_in
 from tests.conftest import Actor
 from tests.http import ok
 from tests.messaging.conftest import settle
+from tests.realtime.test_live import free_port
 from tests.sms.conftest import AUTH_TOKEN, Phone, Show, live_show
 
 FORMULA_ARTIST = '=HYPERLINK("http://evil.example/","Bears")'
@@ -33,7 +42,98 @@ _numbers = itertools.count(3000)
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The shared settings, plus the Twilio auth token the SMS fans' texts are signed with."""
-    return settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32})
+    return settings.model_copy(
+        update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32, "sse_ping_seconds": 0.5}
+    )
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """A second instance of the whole server (Socket.IO in front of the API) on a loopback port, on the same
+    database as the `app` fixture; its base URL."""
+    application = create_server_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(250):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Frame:
+    """One server-sent event: its name and its data (a comment, such as a keep-alive ping, has no name)."""
+
+    event: str | None
+    data: str
+    comment: str | None = None
+    at: float = 0.0
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class EventStream:
+    """Reads a server-sent event stream over real HTTP in the background, frame by frame."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url = url
+        self.headers = {"Accept": "text/event-stream", **headers}
+        self.frames: list[Frame] = []
+        self.status: int | None = None
+        self.raw: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> EventStream:
+        self._task = asyncio.create_task(self._read())
+        for _ in range(250):
+            if self.status is not None:
+                break
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _read(self) -> None:
+        timeout = httpx.Timeout(5, read=60)
+        async with httpx.AsyncClient(timeout=timeout) as http, http.stream("GET", self.url, headers=self.headers) as r:
+            self.status = r.status_code
+            event: str | None = None
+            data: list[str] = []
+            async for line in r.aiter_lines():
+                self.raw.append(line)
+                if line.startswith(":"):
+                    self.frames.append(Frame(None, "", line[1:].strip(), time.monotonic()))
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "" and (event or data):
+                    self.frames.append(Frame(event, "\n".join(data), None, time.monotonic()))
+                    event, data = None, []
+
+    def named(self, name: str = "analytics") -> list[Frame]:
+        return [f for f in self.frames if f.event == name]
+
+    async def wait_for(self, predicate: Callable[[Frame], bool], within: float) -> Frame:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for frame in self.frames:
+                if predicate(frame):
+                    return frame
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no matching frame within {within}s; got {self.frames}")
 
 
 def new_number() -> str:

@@ -233,7 +233,7 @@ def _lines(cells: dict[Any, int], *groupings: Callable[[Any], Any]) -> list[list
 
 async def _standings(runtime: Runtime, report: Report) -> list[tuple[str, list[Cells]]]:
     """(sheet title, rows of rank, artist, votes, share) per round; in the aggregate view, artists with
-    fewer than 5 votes (and the complement a round total would give away) are left out."""
+    fewer than 5 votes (and the complement a round total would give away), or none, are left out."""
     async with unit_of_work(runtime.sessionmaker) as session:
         counts = await ReportRepository(session).votes_by_round_artist(report.event.id)
         artists = await ReportRepository(session).artists_of_event(report.event.id)
@@ -249,7 +249,7 @@ async def _standings(runtime: Runtime, report: Report) -> list[tuple[str, list[C
             hidden = suppressed(in_round, [list(in_round)])
             if 0 < total < 5:
                 hidden = set(in_round)
-            in_round = {a: n for a, n in in_round.items() if a not in hidden}
+            in_round = {a: n for a, n in in_round.items() if a not in hidden and n > 0}  # groups, like the rows
         ordered = sorted(in_round.items(), key=lambda item: (-item[1], artists.get(item[0], ("",))[0].lower(), item[0]))
         rows: list[Cells] = []
         for position, (artist_id, votes) in enumerate(ordered, start=1):
