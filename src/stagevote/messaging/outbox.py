@@ -49,7 +49,8 @@ def enqueue_after_commit(session: AsyncSession, runtime: Runtime, message_ids: l
     async def enqueue() -> None:
         for message_id in ids:
             await runtime.queue.enqueue(DELIVER, message_id)
-        await runtime.signals.publish(MESSAGES_CHANGED, {"eventId": None})
+        if ids:
+            await runtime.signals.publish(MESSAGES_CHANGED, {"eventId": None})
 
     after_commit(session, enqueue)
 
