@@ -25,7 +25,8 @@ PAGE_HEADERS = {
 async def render_recap(event_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep) -> RecapRead:
     """Render the event's recap page again (it is rendered by itself when the event closes) and store it: the
     event, each round's winner and standings, turnout, votes per minute. The first render sends the RECAP
-    message to each attendee whose ballot counts. 404 unknown event · 409 the event has not closed."""
+    message to each attendee whose ballot counts. 404 unknown event · 409 the event has not closed · 503 the
+    storage (folder or bucket) refused the page, with `Retry-After`."""
     recap = await service.publish(session=session, runtime=runtime, event_id=event_id)
     return RecapRead(url=recap.url)
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.analytics import service as analytics_service
 from stagevote.core.db import after_commit, unit_of_work, utcnow
-from stagevote.core.errors import Conflict, NotFound
+from stagevote.core.errors import Conflict, NotFound, ProblemError
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, EventStatus
@@ -36,6 +36,10 @@ from stagevote.reports.service import slug
 from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
+
+class StorageUnavailable(ProblemError):
+    status, slug = 503, "recap-storage-unavailable"
+
 
 RECAPPABLE = frozenset({EventStatus.CLOSED.value, EventStatus.ARCHIVED.value})
 CHART_WIDTH, CHART_HEIGHT, MOST_BARS = 720, 160, 240
@@ -172,7 +176,7 @@ def page_name(event: Event) -> str:
 
 async def publish(*, session: AsyncSession, runtime: Runtime, event_id: int) -> Recap:
     """Render the event's recap page and store it; the first time, send the RECAP message. 404 unknown
-    event · 409 an event that has not closed."""
+    event · 409 an event that has not closed · 503 the storage refused the page."""
     event = await events_service.get_event_unchecked(session=session, event_id=event_id)
     if event is None or event.status == EventStatus.DRAFT.value:
         raise NotFound(f"No event {event_id}.")
@@ -180,7 +184,13 @@ async def publish(*, session: AsyncSession, runtime: Runtime, event_id: int) -> 
         raise Conflict(f"The event is {event.status}; its recap follows its close.", slug="event-not-closed")
     page = await render(session=session, runtime=runtime, event=event)
     name = page_name(event)
-    url = await storage_for(runtime.settings).put(name, page.encode())
+    try:
+        url = await storage_for(runtime.settings).put(name, page.encode())
+    except Exception as exc:  # the folder or the bucket refused: the caller may try again later
+        log.warning("recap_storage_failed", event_id=event.id, exc_info=True)
+        raise StorageUnavailable(
+            "The recap page could not be stored right now; try again in a moment.", headers={"Retry-After": "30"}
+        ) from exc
     recaps = RecapRepository(session)
     first = await recaps.record(event_id=event.id, url=url, storage_key=name, at=utcnow())
     if first:
