@@ -84,7 +84,7 @@ class ExportedAttendee(Schema):
     joined_at: dt.datetime
     confirmed_at: dt.datetime | None = Field(description="When the phone was confirmed (double opt-in)")
     opted_out: bool
-    opted_out_at: dt.datetime | None = Field(description="When the number texted STOP, if it did")
+    opted_out_at: dt.datetime | None = Field(default=None, description="When the number texted STOP, if it did")
     pre_registered: bool
     erased_at: dt.datetime | None
 
