@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import boto3
-from botocore.config import Config
-
 from stagevote.config import ConfigurationError, Settings
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,120}\.html")
 CACHE_CONTROL = "public, max-age=300"
-_S3_CONFIG = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"})
 
 
 class RecapStorage(Protocol):
@@ -85,6 +81,10 @@ class S3Storage:
         return self.url(name)
 
     def _put(self, name: str, page: bytes) -> None:
+        # imported here: boto3 costs ~20 MB of memory, which a process that never writes to S3 need not hold
+        import boto3  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
+
         settings = self.settings
         client = boto3.client(
             "s3",
@@ -92,7 +92,7 @@ class S3Storage:
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id,
             aws_secret_access_key=settings.s3_secret_access_key,
-            config=_S3_CONFIG,
+            config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}),
         )
         try:
             client.put_object(
