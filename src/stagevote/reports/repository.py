@@ -81,9 +81,11 @@ class ReportRepository:
         )
 
     async def stream(self, statement: Rows, *, chunk: int) -> AsyncIterator[Sequence[AnyRow]]:
-        """The statement's rows, `chunk` at a time, from a server-side cursor."""
-        result = await self.session.stream(statement.execution_options(yield_per=chunk))
-        async for partition in result.partitions():
+        """The statement's rows, `chunk` at a time, from a server-side cursor (on the session's connection, at the
+        Core level: these are plain rows, which need none of the ORM's per-row work)."""
+        connection = await self.session.connection()
+        result = await connection.stream(statement.execution_options(yield_per=chunk))
+        async for partition in result.partitions(chunk):
             yield partition
 
     async def chunk_after(self, statement: Rows, *, key: Any, after: int, chunk: int) -> Sequence[AnyRow]:

@@ -48,7 +48,7 @@ from stagevote.voting.models import Vote
 
 Dataset = Literal["attendees", "votes"]
 Format = Literal["csv", "xlsx"]
-CHUNK = 5000  # rows read from the database, and written, at a time
+CHUNK = 10_000  # rows read from the database, and written, at a time
 MAX_SHEET_ROWS = 1_048_576  # XLSX's limit, the header row included
 COLUMNS: dict[tuple[View, Dataset], list[str]] = {
     ("full", "votes"): ["vote_id", "attendee_id", "round", "artist_id", "artist", "vote_code", "channel", "cast_at"],
@@ -266,17 +266,20 @@ async def _standings(runtime: Runtime, report: Report) -> list[tuple[str, list[C
 
 def _csv_bytes(rows: Iterable[Cells]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(
-        [["true" if c is True else "false" if c is False else c for c in row] for row in rows]
-    )
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode()
+
+
+def _csv_booleans(rows: Iterable[Cells]) -> list[Cells]:
+    return [["true" if c is True else "false" if c is False else c for c in row] for row in rows]
 
 
 async def csv_stream(*, runtime: Runtime, report: Report) -> AsyncIterator[bytes]:
     """The report as CSV: the header, then a chunk of rows as they come from the database."""
     yield _csv_bytes([report.columns])
+    has_booleans = report.view == "full" and report.dataset == "attendees"
     async for chunk in _chunks(runtime, report):
-        yield _csv_bytes(chunk)
+        yield _csv_bytes(_csv_booleans(chunk) if has_booleans else chunk)
 
 
 class _SheetWriter:
