@@ -37,6 +37,7 @@ from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
 
+
 class StorageUnavailable(ProblemError):
     status, slug = 503, "recap-storage-unavailable"
 
