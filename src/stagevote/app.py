@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # side by side: each may wait its grace period for a dependency that does not answer
             await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
-            await close_domains()
+            await close_domains(runtime)
             await runtime.close()
 
     app = FastAPI(

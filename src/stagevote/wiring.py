@@ -19,6 +19,8 @@ def install_domains(runtime: Runtime) -> None:
     recaps_service.install(runtime)
 
 
-async def close_domains() -> None:
-    """What the domains hold open beyond the runtime: the providers' HTTP connections."""
+async def close_domains(runtime: Runtime | None = None) -> None:
+    """What the domains hold open beyond the runtime: the providers' HTTP connections, analytics' relays."""
     await providers.close_http_clients()
+    if runtime is not None:
+        await analytics_service.close(runtime)
