@@ -15,8 +15,10 @@ import openpyxl
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from stagevote.analytics.repository import AttendeeCounts, VoteCounts
+from stagevote.analytics.service import Figures, present
 from stagevote.attendees.models import Attendee
-from stagevote.core.db import unit_of_work
+from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.voting.models import Vote
 from tests.conftest import Actor, Actors
@@ -180,3 +182,15 @@ async def test_with_privacy_mode_off_sponsors_get_nothing_and_others_get_what_th
     assert ok(await client.get(analytics, headers=admin.headers))["view"] == "full"
     problem(await client.get(f"/events/{show.id}/report", params={"format": "pdf"}, headers=admin.headers), 422)
     problem(await client.get("/analytics/events/999999", headers=admin.headers), 404)
+
+
+def test_attendee_counts_hide_a_small_remainder_too() -> None:
+    def shown(joined: int, confirmed: int, opted_out: int) -> dict[str, int | None]:
+        figures = present(
+            Figures(1, {}, AttendeeCounts(joined, confirmed, opted_out), VoteCounts(), {}, utcnow()), "aggregate"
+        )
+        return figures.attendees.model_dump()
+
+    assert shown(20, 18, 0) == {"joined": 20, "confirmed": None, "opted_out": 0}  # 2 unconfirmed = 20 - 18
+    assert shown(20, 20, 7) == {"joined": 20, "confirmed": 20, "opted_out": 7}
+    assert shown(3, 3, 0) == {"joined": None, "confirmed": None, "opted_out": None}

@@ -160,11 +160,7 @@ def present(figures: Figures, view: View) -> AnalyticsRead:
             _hide_line(votes.by_artist, total is None),
             _hide_line(votes.per_minute, total is None),
         )
-        people = AttendeeFigures(
-            joined=small_or_none(attendees.joined),
-            confirmed=small_or_none(attendees.confirmed),
-            opted_out=small_or_none(attendees.opted_out),
-        )
+        people = _hide_people(attendees)
     return AnalyticsRead(
         event_id=figures.event_id,
         view=view,
@@ -189,6 +185,17 @@ def present(figures: Figures, view: View) -> AnalyticsRead:
         ),
         generated_at=figures.generated_at,
     )
+
+
+def _hide_people(counts: AttendeeCounts) -> AttendeeFigures:
+    """Attendee counts without small groups: `joined` splits into confirmed and not, and into opted out and
+    not; where one side of a split is small, the other is hidden too (`joined` minus it would give it away)."""
+    joined = small_or_none(counts.joined)
+    if joined is None:
+        return AttendeeFigures(joined=None, confirmed=None, opted_out=None)
+    confirmed = suppress_line({"yes": counts.confirmed, "no": counts.joined - counts.confirmed})["yes"]
+    opted_out = suppress_line({"yes": counts.opted_out, "no": counts.joined - counts.opted_out})["yes"]
+    return AttendeeFigures(joined=joined, confirmed=confirmed, opted_out=opted_out)
 
 
 def _hide_line(counts: dict[int, int], total_hidden: bool) -> dict[int, int | None]:
