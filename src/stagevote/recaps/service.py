@@ -128,6 +128,10 @@ def _chart(per_minute: dict[int, int]) -> tuple[list[Bar], int, int]:
     return bars, step, tallest
 
 
+def _clock(minute: int) -> str:
+    return f"{dt.datetime.fromtimestamp(minute * MINUTE, dt.UTC):%H:%M}"
+
+
 async def render(*, session: AsyncSession, runtime: Runtime, event: Event) -> str:
     """The recap page of the event, from its figures now."""
     figures = await analytics_service.compute(session=session, event_id=event.id)
@@ -165,6 +169,8 @@ async def render(*, session: AsyncSession, runtime: Runtime, event: Event) -> st
             "height": CHART_HEIGHT,
             "minutes_per_bar": minutes_per_bar,
             "tallest": tallest,
+            "first": _clock(min(figures.votes.per_minute, default=0)),
+            "last": _clock(max(figures.votes.per_minute, default=0)),
         },
         "generated_at": figures.generated_at,
     }
