@@ -42,6 +42,10 @@ lint: install
 bench: install
 	$(BIN)/python bench/vote_path.py
 
+.PHONY: bench-export
+bench-export: install  ## 1,000,000 vote rows as CSV and XLSX over HTTP from PostgreSQL (not part of make test)
+	$(BIN)/python bench/export.py
+
 format: install
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests

@@ -137,6 +137,7 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
         secret_key="test-secret-" + "x" * 40,
         public_url="http://testserver",
         secret_key_file=tmp_path / "secret_key",
+        recap_storage=f"file://{tmp_path}/recaps",  # closing an event renders its recap page here
     )
 
 

@@ -81,6 +81,14 @@ ROUTES: dict[str, Route] = {
     "claim artist": Route("POST", lambda w: f"/artists/{w.artist_id}/claim", SIGNED_IN - {"api_key"}, lambda w: {"claimToken": w.artist_token}),
     "accept invitation": Route("POST", lambda w: f"/events/{w.published_id}/artists/{w.artist_id}/accept", frozenset({"artist", "admin"})),
     "decline invitation": Route("POST", lambda w: f"/events/{w.published_id}/artists/{w.artist_id}/decline", frozenset({"artist", "admin"})),
+    # after the show (issue 12): a brand that does not sponsor the event is refused like any other caller
+    "event report": Route("GET", lambda w: f"/events/{w.live_id}/report", frozenset({"admin"})),
+    "event analytics": Route("GET", lambda w: f"/analytics/events/{w.published_id}", frozenset({"developer", "api_key", "admin"})),
+    "render recap": Route("POST", lambda w: f"/events/{w.live_id}/recap", frozenset({"admin"})),
+    "get recap": Route("GET", lambda w: f"/events/{w.published_id}/recap", EVERYONE),
+    "recap page": Route("GET", lambda w: "/recaps/1-nothing-here.html", EVERYONE),
+    "export attendee": Route("GET", lambda w: "/attendees/999999/export", frozenset({"admin"})),
+    "erase attendee": Route("DELETE", lambda w: "/attendees/999999", frozenset({"admin"})),
     "logout": Route("POST", lambda w: "/auth/logout", SIGNED_IN - {"api_key"}),
 }  # fmt: skip
 

@@ -10,6 +10,7 @@ import socketio
 from fastapi import FastAPI
 
 from stagevote import __version__
+from stagevote.analytics.routes import router as analytics_router
 from stagevote.artists.routes import router as artists_router
 from stagevote.attendees.routes import router as attendees_router
 from stagevote.auth.routes import router as auth_router
@@ -27,6 +28,8 @@ from stagevote.messaging import outbox
 from stagevote.messaging.routes import router as messaging_router
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
+from stagevote.recaps.routes import router as recaps_router
+from stagevote.reports.routes import router as reports_router
 from stagevote.sms.routes import router as sms_router
 from stagevote.voting.routes import router as voting_router
 from stagevote.web.mount import install_web
@@ -57,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # side by side: each may wait its grace period for a dependency that does not answer
             await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
-            await close_domains()
+            await close_domains(runtime)
             await runtime.close()
 
     app = FastAPI(
@@ -76,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(attendees_router)
     app.include_router(sms_router)
     app.include_router(messaging_router)
+    app.include_router(reports_router)
+    app.include_router(analytics_router)
+    app.include_router(recaps_router)
     install_web(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 past it (core/bodylimit.py)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)

@@ -122,6 +122,15 @@ class Settings(BaseSettings):
     )
     delivery_max_attempts: int = Field(default=6, ge=1, description="tries before a message is marked failed")
     recap_storage: str = f"file://{DEFAULT_DATA_DIR}/recaps"
+    recap_public_url: str | None = Field(
+        default=None,
+        description="base URL of the stored recap pages when S3 is fronted by a CDN (default: the bucket's)",
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible store instead of AWS S3")
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = Field(default=None, description="default: boto3's own credential chain")
+    s3_secret_access_key: Secret | None = None
+    sse_ping_seconds: float = Field(default=15.0, gt=0, description="keep-alive comments of server-sent event streams")
     sentry_dsn: Secret | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -6,6 +6,7 @@ from stagevote.auth import models as auth_models
 from stagevote.core.db import Base
 from stagevote.events import models as events_models
 from stagevote.messaging import models as messaging_models
+from stagevote.recaps import models as recaps_models
 from stagevote.sms import models as sms_models
 from stagevote.voting import models as voting_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "auth_models",
     "events_models",
     "messaging_models",
+    "recaps_models",
     "sms_models",
     "voting_models",
 ]

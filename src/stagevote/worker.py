@@ -61,7 +61,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
         # taskiq's receiver may wait forever, shielded, for one more message from an idle stream; give
         # the tasks under way their grace period, then leave it (a task cut short is swept up later)
         await asyncio.wait({receiver}, timeout=GRACE_SECONDS)
-        await close_domains()
+        await close_domains(runtime)
         await runtime.close()
         if not receiver.done():
             log.info("worker_stopped", receiver="abandoned")

@@ -255,7 +255,7 @@ async def test_an_opted_out_number_cannot_join_on_the_web(client: AsyncClient, r
     event = await make_event(client, admin)
     phone = new_phone()
     async with runtime.sessionmaker() as session:
-        await attendees_service.opt_out(session=session, phone_number=phone)
+        await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone)
         await session.commit()
     r = await web_join(client, event["id"], phone)
     assert "START" in problem(r, 409)["detail"]

@@ -147,7 +147,7 @@ async def test_listing_filters_and_pages(client: AsyncClient, runtime: Runtime, 
         if len(ids) <= 2:
             ok(await client.post(f"/attendees/{attendee_id}/confirm", json={"code": code_in(body)}))
     async with runtime.sessionmaker() as session:
-        await attendees_service.opt_out(session=session, phone_number=phones[4])
+        await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phones[4])
         await session.commit()
 
     async def listing(**params: object) -> dict[str, object]:

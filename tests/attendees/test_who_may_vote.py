@@ -99,18 +99,18 @@ async def test_the_opt_out_column_follows_stop_and_start_on_every_row_of_the_num
     one, _ = await joined(client, runtime, first["id"], phone)
     two, _ = await joined(client, runtime, second["id"], phone)
     async with runtime.sessionmaker() as session:
-        assert await attendees_service.opt_out(session=session, phone_number=phone) is True
-        assert await attendees_service.opt_out(session=session, phone_number=phone) is False
+        assert await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone) is True
+        assert await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone) is False
         await session.commit()
     async with runtime.sessionmaker() as session:
         rows = [await session.get(Attendee, i) for i in (one, two)]
         assert all(r is not None and r.opted_out for r in rows)
-        assert await attendees_service.opt_in(session=session, phone_number=phone) is True
+        assert await attendees_service.opt_in(session=session, runtime=runtime, phone_number=phone) is True
         await session.commit()
     async with runtime.sessionmaker() as session:
         rows = [await session.get(Attendee, i) for i in (one, two)]
         assert all(r is not None and not r.opted_out for r in rows)
-        assert await attendees_service.is_opted_out(session=session, phone_number=phone) is False
+        assert await attendees_service.is_opted_out(session=session, runtime=runtime, phone_number=phone) is False
 
 
 async def test_ballot_tokens_name_one_attendee_of_one_event(

@@ -303,7 +303,7 @@ async def test_a_message_queued_before_an_opt_out_is_not_sent(
     await settle(runtime)
     pending = await add_message(runtime, to=phone, attendee_id=attendee_id, event_id=event["id"])
     async with unit_of_work(runtime.sessionmaker) as session:  # STOP arrives while the message waits its turn
-        await attendees_service.opt_out(session=session, phone_number=phone)
+        await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone)
     await enqueue(runtime, pending)
     await settle(runtime)
     assert len(twilio.to(phone)) == 1  # the CONFIRM code only

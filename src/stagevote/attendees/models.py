@@ -1,4 +1,4 @@
-"""Tables of the attendees domain: one attendee per (event, phone number)."""
+"""Tables of the attendees domain: one attendee per (event, phone number), and the numbers that opted out."""
 
 from __future__ import annotations
 
@@ -39,4 +39,14 @@ class PhoneOptOut(Base):
     __tablename__ = "phone_opt_outs"
 
     phone_number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PhoneOptOutDigest(Base):
+    """The opt-out of a number whose attendee data was erased: a keyed hash (HMAC-SHA256 with the server's
+    secret) of the number instead of the number, so it stays opted out without being kept in clear."""
+
+    __tablename__ = "phone_opt_out_digests"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

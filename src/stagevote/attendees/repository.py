@@ -1,14 +1,15 @@
-"""Every query of the attendees domain: attendees by event and phone, pre-registration in bulk, phone opt-outs."""
+"""Every query of the attendees domain: attendees by event and phone, bulk pre-registration, opt-outs, erasure."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from stagevote.attendees.models import Attendee, PhoneOptOut
+from stagevote.attendees.models import Attendee, PhoneOptOut, PhoneOptOutDigest
 from stagevote.core.repository import Repository
 from stagevote.events.models import Event, EventStatus
 from stagevote.voting.models import Vote
@@ -136,6 +137,16 @@ class AttendeeRepository(Repository[Attendee]):
             statement = statement.where(has_voted if voted else ~has_voted)
         return (await self.session.scalars(statement.order_by(Attendee.id))).all()
 
+    async def votes_of(self, attendee_id: int) -> Sequence[Vote]:
+        """The attendee's votes, oldest first (a read of the voting domain's table, for the attendee's export)."""
+        statement = select(Vote).where(Vote.attendee_id == attendee_id).order_by(Vote.created_at, Vote.id)
+        return (await self.session.scalars(statement)).all()
+
+    async def others_hold_phone(self, phone_number: str, *, except_attendee_id: int) -> bool:
+        """Whether another attendee row (of any event) still holds the number in clear."""
+        statement = select(exists().where(Attendee.phone_number == phone_number, Attendee.id != except_attendee_id))
+        return bool(await self.session.scalar(statement))
+
 
 class PhoneOptOutRepository(Repository[PhoneOptOut]):
     model = PhoneOptOut
@@ -144,14 +155,15 @@ class PhoneOptOutRepository(Repository[PhoneOptOut]):
         dialect = self.session.get_bind().dialect.name
         return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PhoneOptOut)
 
-    async def is_opted_out(self, phone_number: str) -> bool:
-        found = await self.session.scalar(
-            select(PhoneOptOut.phone_number).where(PhoneOptOut.phone_number == phone_number)
-        )
-        return found is not None
+    async def is_opted_out(self, phone_number: str, digest: str) -> bool:
+        """Whether the number opted out: kept in clear, or as the `digest` of an erased attendee's number."""
+        in_clear = exists().where(PhoneOptOut.phone_number == phone_number)
+        as_digest = exists().where(PhoneOptOutDigest.digest == digest)
+        return bool(await self.session.scalar(select(in_clear | as_digest)))
 
-    async def opted_out_among(self, phone_numbers: Collection[str]) -> set[str]:
-        numbers = list(phone_numbers)
+    async def opted_out_among(self, digests: dict[str, str]) -> set[str]:
+        """The numbers among `digests` (number → its digest) that opted out, in clear or as a digest."""
+        numbers = list(digests)
         found: set[str] = set()
         for start in range(0, len(numbers), CHUNK):
             chunk = numbers[start : start + CHUNK]
@@ -159,7 +171,37 @@ class PhoneOptOutRepository(Repository[PhoneOptOut]):
                 select(PhoneOptOut.phone_number).where(PhoneOptOut.phone_number.in_(chunk))
             )
             found.update(rows)
+            by_digest = {digests[number]: number for number in chunk}
+            kept = await self.session.scalars(
+                select(PhoneOptOutDigest.digest).where(PhoneOptOutDigest.digest.in_(list(by_digest)))
+            )
+            found.update(by_digest[digest] for digest in kept)
         return found
+
+    async def has_digest(self, digest: str) -> bool:
+        return await self.session.get(PhoneOptOutDigest, digest) is not None
+
+    async def opted_out_at(self, phone_number: str) -> dt.datetime | None:
+        return await self.session.scalar(
+            select(PhoneOptOut.opted_out_at).where(PhoneOptOut.phone_number == phone_number)
+        )
+
+    async def keep_as_digest(self, phone_number: str, digest: str) -> None:
+        """Keep the number's opt-out as its digest (race-safe), keeping the time it opted out."""
+        since = await self.opted_out_at(phone_number)
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values: dict[str, Any] = {"digest": digest}
+        if since is not None:
+            values["opted_out_at"] = since
+        await self.session.execute(insert(PhoneOptOutDigest).values(**values).on_conflict_do_nothing())
+
+    async def forget_in_clear(self, phone_number: str) -> None:
+        await self.session.execute(delete(PhoneOptOut).where(PhoneOptOut.phone_number == phone_number))
+
+    async def remove_digest(self, digest: str) -> bool:
+        result = await self.session.execute(delete(PhoneOptOutDigest).where(PhoneOptOutDigest.digest == digest))
+        return bool(getattr(result, "rowcount", 0))
 
     async def add_if_new(self, phone_number: str) -> bool:
         """Record the opt-out; False when the number had already opted out (race-safe)."""

@@ -11,9 +11,14 @@ from starlette.datastructures import UploadFile
 
 from stagevote.attendees import service
 from stagevote.attendees.schemas import (
+    AttendeeExport,
     AttendeeRead,
     Confirmation,
     ConfirmRequest,
+    ExportedAttendee,
+    ExportedMessage,
+    ExportedText,
+    ExportedVote,
     ImportProblem,
     ImportResult,
     JoinAccepted,
@@ -22,6 +27,7 @@ from stagevote.attendees.schemas import (
 )
 from stagevote.auth.dependencies import AdminPrincipal
 from stagevote.core.bodylimit import body_limit
+from stagevote.core.db import utcnow
 from stagevote.core.errors import ProblemError, Unprocessable
 from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
@@ -214,3 +220,33 @@ async def list_attendees(
     )
     items = [AttendeeRead.model_validate(a) for a in attendees]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/attendees/{attendee_id}/export", response_model=AttendeeExport)
+async def export_attendee(
+    attendee_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> AttendeeExport:
+    """Everything held about one attendee, to answer a fan who asks "what do you hold on me?": the attendee
+    (with when they confirmed and opted out), their votes, the messages sent to them, the texts their number
+    sent us. 404 unknown attendee."""
+    found = await service.export_attendee(session=session, runtime=runtime, attendee_id=attendee_id)
+    attendee = ExportedAttendee.model_validate(found.attendee).model_copy(update={"opted_out_at": found.opted_out_at})
+    return AttendeeExport(
+        attendee=attendee,
+        votes=[ExportedVote.model_validate(v) for v in found.votes],
+        messages=[ExportedMessage.model_validate(m) for m in found.messages],
+        inbound_messages=[ExportedText.model_validate(t) for t in found.sections.get("inboundMessages", [])],
+        exported_at=utcnow(),
+    )
+
+
+@router.delete("/attendees/{attendee_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def erase_attendee(
+    attendee_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """Erase the attendee's personal data: phone number, e-mail, and the bodies and recipients of their
+    messages (and, when no other attendee holds the number, what it texted us). Their votes stay counted:
+    leaderboards and reports do not change. A number that texted STOP stays opted out (kept as a keyed hash).
+    Erasing again changes nothing (204). 404 unknown attendee."""
+    await service.erase_attendee(session=session, runtime=runtime, attendee_id=attendee_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

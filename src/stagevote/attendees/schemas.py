@@ -74,3 +74,55 @@ class ImportResult(Schema):
     created: int
     duplicates: int
     invalid: list[ImportProblem]
+
+
+class ExportedAttendee(Schema):
+    id: int
+    event_id: int
+    phone_number: str | None = Field(description="E.164; null once erased")
+    email: str | None
+    language_pref: str | None
+    joined_at: dt.datetime
+    confirmed_at: dt.datetime | None = Field(description="When the phone was confirmed (double opt-in)")
+    opted_out: bool
+    opted_out_at: dt.datetime | None = Field(default=None, description="When the number texted STOP, if it did")
+    pre_registered: bool
+    erased_at: dt.datetime | None
+
+
+class ExportedVote(Schema):
+    id: int
+    round: int
+    artist_id: int
+    channel: str
+    created_at: dt.datetime
+
+
+class ExportedMessage(Schema):
+    id: int
+    channel: str
+    message_type: str
+    status: str
+    recipient: str | None
+    subject: str | None
+    body: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class ExportedText(Schema):
+    message_sid: str
+    body: str
+    reply: str | None = Field(description="Our answer (TwiML)")
+    received_at: dt.datetime
+
+
+class AttendeeExport(Schema):
+    """Everything held about one attendee: the attendee, their votes, the messages sent to them and the texts
+    their number sent us."""
+
+    attendee: ExportedAttendee
+    votes: list[ExportedVote]
+    messages: list[ExportedMessage]
+    inbound_messages: list[ExportedText]
+    exported_at: dt.datetime

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.attendees.models import Attendee
 from stagevote.attendees.repository import AttendeeRepository, PhoneOptOutRepository
 from stagevote.auth.principal import Principal
-from stagevote.core.db import utcnow
+from stagevote.core.db import after_commit, utcnow
 from stagevote.core.errors import (
     Conflict,
     Forbidden,
@@ -58,7 +58,9 @@ from stagevote.events import service as events_service
 from stagevote.events.models import AccessType, Event, EventStatus
 from stagevote.events.schemas import VoteConfig
 from stagevote.messaging import service as messaging_service
+from stagevote.messaging.models import Message
 from stagevote.messaging.texts import text
+from stagevote.voting.models import Vote
 
 BALLOT = "ballot"
 CODE_LIFETIME = dt.timedelta(minutes=10)
@@ -70,6 +72,10 @@ JOINABLE = frozenset({EventStatus.PUBLISHED, EventStatus.LIVE})
 # the organizer prepares the list of a private event before publishing it, and may add to it until it closes
 REGISTRABLE = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED, EventStatus.LIVE})
 MAX_IMPORT_ROWS = 50_000
+ATTENDEES_CHANGED = "attendees.changed"  # in-process signal: {eventId} (None: attendees of any event)
+# in the unit of work (hooks): what other domains hold about an attendee, exported or erased with it
+ATTENDEE_EXPORT = "attendee.export"  # {attendeeId, phoneNumber, export: {section: [...]}}, filled by subscribers
+ATTENDEE_ERASED = "attendee.erased"  # {attendeeId, phoneNumber, lastHolder}: the data is erased in this commit
 
 _email = TypeAdapter(EmailStr)
 CodeResult = Literal["confirmed", "wrong", "locked", "expired", "none"]
@@ -166,6 +172,16 @@ async def audience(
     return [a for a in rows if holds_a_ballot(attendee=a, event=event, config=config)]
 
 
+def announce_change(*, session: AsyncSession, runtime: Runtime, event_id: int | None) -> None:
+    """Once this unit of work commits, tell this process that attendees of the event (None: of any event,
+    as after a STOP) joined, confirmed, opted out or were erased: live analytics follow."""
+
+    async def tell() -> None:
+        await runtime.signals.publish(ATTENDEES_CHANGED, {"eventId": event_id})
+
+    after_commit(session, tell)
+
+
 # --- ballot tokens ---------------------------------------------------------------------------------
 
 
@@ -205,22 +221,35 @@ async def may_be_messaged(*, session: AsyncSession, attendee_id: int) -> bool:
     return attendee is not None and not attendee.opted_out and attendee.erased_at is None
 
 
-async def is_opted_out(*, session: AsyncSession, phone_number: str) -> bool:
-    return await PhoneOptOutRepository(session).is_opted_out(phone_number)
+def phone_digest(runtime: Runtime, phone_number: str) -> str:
+    """The keyed hash (HMAC-SHA256 with the server's secret) an erased attendee's opt-out is kept as."""
+    message = f"phone-opt-out:{phone_number}".encode()
+    return hmac.new(runtime.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-async def opt_out(*, session: AsyncSession, phone_number: str) -> bool:
+async def is_opted_out(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
+    """Whether the number texted STOP (and not START since), its attendee data erased or not."""
+    return await PhoneOptOutRepository(session).is_opted_out(phone_number, phone_digest(runtime, phone_number))
+
+
+async def opt_out(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
     """STOP: nothing more goes to the number, from any event; False when it had already opted out."""
-    newly = await PhoneOptOutRepository(session).add_if_new(phone_number)
+    opt_outs = PhoneOptOutRepository(session)
+    newly = await opt_outs.add_if_new(phone_number)
+    already = await opt_outs.has_digest(phone_digest(runtime, phone_number))
     await AttendeeRepository(session).set_opted_out(phone_number, True)
-    return newly
+    announce_change(session=session, runtime=runtime, event_id=None)
+    return newly and not already
 
 
-async def opt_in(*, session: AsyncSession, phone_number: str) -> bool:
+async def opt_in(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
     """START: the number may be sent messages again; False when it had not opted out."""
-    removed = await PhoneOptOutRepository(session).remove(phone_number)
+    opt_outs = PhoneOptOutRepository(session)
+    removed = await opt_outs.remove(phone_number)
+    forgotten = await opt_outs.remove_digest(phone_digest(runtime, phone_number))
     await AttendeeRepository(session).set_opted_out(phone_number, False)
-    return removed
+    announce_change(session=session, runtime=runtime, event_id=None)
+    return removed or forgotten
 
 
 async def latest_attendee(
@@ -291,7 +320,7 @@ async def join(
     if attendee is None:
         if event.access_type == AccessType.PRIVATE.value:
             raise Forbidden(PRIVATE_REFUSAL, slug="not-registered")
-        opted_out = await PhoneOptOutRepository(session).is_opted_out(phone_number)
+        opted_out = await is_opted_out(session=session, runtime=runtime, phone_number=phone_number)
         new_id = await attendees.insert_if_new(
             {"event_id": event.id, "phone_number": phone_number, "opted_out": opted_out, "pre_registered": False}
         )
@@ -314,6 +343,7 @@ async def join(
             attendee, event, created, ballot_token=token, already_confirmed=attendee.confirmed_at is not None
         )
     await attendees.flush()
+    announce_change(session=session, runtime=runtime, event_id=event.id)
     return result
 
 
@@ -338,7 +368,7 @@ async def join_on_web(
     await runtime.limiter.hit(JOIN_RATE_PER_PHONE, "join-phone", phone, what="join attempts for this number")
     event = await events_service.get_event(session=session, principal=None, event_id=event_id)
     _require_joinable(event)
-    if await PhoneOptOutRepository(session).is_opted_out(phone):
+    if await is_opted_out(session=session, runtime=runtime, phone_number=phone):
         raise Conflict(
             "This number has opted out of our texts (STOP); text START to our number to receive them again.",
             slug="opted-out",
@@ -460,6 +490,8 @@ async def confirm_on_web(
     was_confirmed = attendee.confirmed_at is not None
     result = _check_code(runtime, attendee, code.strip(), now)
     await attendees.flush()
+    if result == "confirmed" and not was_confirmed:
+        announce_change(session=session, runtime=runtime, event_id=event.id)
     if result == "none":  # pragma: no cover - handled above, before the event was read
         raise await _no_code_here(runtime, attendee_id)
     if result == "expired":
@@ -501,6 +533,8 @@ async def confirm_by_sms(*, session: AsyncSession, runtime: Runtime, phone_numbe
         if hmac.compare_digest(_code_digest(runtime, attendee.id, code), attendee.confirmation_code_hash or ""):
             result = _check_code(runtime, attendee, code, now, from_the_phone=True)
             await AttendeeRepository(session).flush()
+            if result == "confirmed":
+                announce_change(session=session, runtime=runtime, event_id=event.id)
             token = ballot_token_for(runtime=runtime, attendee=attendee, event=event) if result == "confirmed" else None
             return CodeOutcome(result, attendee, event, token)
     pending = [(a, e) for a, e in rows if a.confirmed_at is None]
@@ -535,13 +569,14 @@ async def pre_register(
     or the number is already an attendee · 422 (`phoneNumber`) not a phone number."""
     event = await _event_for_registration(session=session, principal=principal, event_id=event_id)
     phone = phone_number_of(phone_number, runtime=runtime)
-    opted_out = await PhoneOptOutRepository(session).is_opted_out(phone)
+    opted_out = await is_opted_out(session=session, runtime=runtime, phone_number=phone)
     attendees = AttendeeRepository(session)
     new_id = await attendees.insert_if_new(
         {"event_id": event.id, "phone_number": phone, "email": email, "opted_out": opted_out, "pre_registered": True}
     )
     if new_id is None:
         raise Conflict("This number is already an attendee of the event.", slug="attendee-exists")
+    announce_change(session=session, runtime=runtime, event_id=event.id)
     attendee = await attendees.get(new_id)
     if attendee is None:  # pragma: no cover - just inserted in this unit of work
         raise NotFound(f"No attendee {new_id}.")
@@ -629,10 +664,12 @@ async def import_attendees(
         rows.append({"event_id": event.id, "phone_number": phone, "email": email, "pre_registered": True})
     if header is None:
         raise Unprocessable.field("file", "the file is empty; line 1 must be the header phoneNumber,email")
-    opted_out = await PhoneOptOutRepository(session).opted_out_among(seen)
+    opted_out = await PhoneOptOutRepository(session).opted_out_among({p: phone_digest(runtime, p) for p in seen})
     for row in rows:
         row["opted_out"] = row["phone_number"] in opted_out
     report.created = await AttendeeRepository(session).insert_many_if_new(rows)
+    if report.created:
+        announce_change(session=session, runtime=runtime, event_id=event.id)
     report.duplicates += len(rows) - report.created
     return report
 
@@ -651,3 +688,74 @@ async def list_attendees(
     return await AttendeeRepository(session).page_for_event(
         event_id, confirmed=confirmed, opted_out=opted_out, limit=limit, offset=offset
     )
+
+
+# --- data rights: what is held about one attendee, and erasing it ----------------------------------
+
+
+@dataclass(frozen=True)
+class AttendeeData:
+    """Everything held about one attendee: the row, when the number opted out, votes, messages, and the
+    sections other domains add (`inboundMessages`: what the number texted us)."""
+
+    attendee: Attendee
+    opted_out_at: dt.datetime | None
+    votes: Sequence[Vote]
+    messages: Sequence[Message]
+    sections: dict[str, Any]
+
+
+async def export_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id: int) -> AttendeeData:
+    """What we hold about the attendee, to answer "what do you hold on me?". 404 unknown attendee."""
+    attendees = AttendeeRepository(session)
+    attendee = await attendees.get(attendee_id)
+    if attendee is None:
+        raise NotFound(f"No attendee {attendee_id}.")
+    phone = attendee.phone_number
+    opted_out_at = await PhoneOptOutRepository(session).opted_out_at(phone) if phone else None
+    payload: dict[str, Any] = {"attendeeId": attendee.id, "phoneNumber": phone, "export": {}}
+    await runtime.hooks.run(ATTENDEE_EXPORT, session, payload)
+    return AttendeeData(
+        attendee=attendee,
+        opted_out_at=opted_out_at,
+        votes=await attendees.votes_of(attendee.id),
+        messages=await messaging_service.messages_of_attendee(session=session, attendee_id=attendee.id),
+        sections=payload["export"],
+    )
+
+
+async def erase_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id: int) -> None:
+    """Erase the attendee's personal data: phone number, e-mail, confirmation code, and the bodies and
+    recipients of their messages. Their votes stay counted (the rows stay, linked to the erased attendee),
+    so leaderboards and reports do not move. A number that opted out stays opted out: its STOP is kept as a
+    keyed hash of the number (`phone_opt_out_digests`), and in clear only while another attendee row still
+    holds the number. Erasing twice is erasing once. 404 unknown attendee."""
+    attendees = AttendeeRepository(session)
+    attendee = await attendees.get_for_update(attendee_id)
+    if attendee is None:
+        raise NotFound(f"No attendee {attendee_id}.")
+    if attendee.erased_at is not None:
+        return
+    phone = attendee.phone_number
+    last_holder = False
+    if phone is not None:
+        last_holder = not await attendees.others_hold_phone(phone, except_attendee_id=attendee.id)
+        opt_outs = PhoneOptOutRepository(session)
+        digest = phone_digest(runtime, phone)
+        if attendee.opted_out or await opt_outs.is_opted_out(phone, digest):
+            await opt_outs.keep_as_digest(phone, digest)
+            if last_holder:
+                await opt_outs.forget_in_clear(phone)
+    await messaging_service.erase_for_attendee(
+        session=session, attendee_id=attendee.id, phone_number=phone if last_holder else None
+    )
+    await runtime.hooks.run(
+        ATTENDEE_ERASED, session, {"attendeeId": attendee.id, "phoneNumber": phone, "lastHolder": last_holder}
+    )
+    attendee.phone_number = None
+    attendee.email = None
+    attendee.confirmation_code_hash = None
+    attendee.confirmation_expires_at = None
+    attendee.erased_at = utcnow()
+    await attendees.flush()
+    announce_change(session=session, runtime=runtime, event_id=attendee.event_id)

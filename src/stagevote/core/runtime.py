@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -42,6 +42,8 @@ class Runtime:
     hooks: TransactionHooks
     queue: TaskQueue
     passwords: PasswordHashing = field(default_factory=lambda: PasswordHashing(concurrency=1, queue=8))
+    # what a domain keeps per process beside these (e.g. analytics' live figures), under the domain's name
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

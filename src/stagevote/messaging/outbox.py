@@ -35,6 +35,7 @@ DELIVER = "stagevote.deliver_message"
 LOST_AFTER = dt.timedelta(seconds=30)
 LEASE = dt.timedelta(seconds=30)
 MAX_BACKOFF_SECONDS = 300
+MESSAGES_CHANGED = "messages.changed"  # in-process signal: {eventId} (None: messages of any event)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -48,6 +49,8 @@ def enqueue_after_commit(session: AsyncSession, runtime: Runtime, message_ids: l
     async def enqueue() -> None:
         for message_id in ids:
             await runtime.queue.enqueue(DELIVER, message_id)
+        if ids:
+            await runtime.signals.publish(MESSAGES_CHANGED, {"eventId": None})
 
     after_commit(session, enqueue)
 
@@ -121,9 +124,10 @@ async def _record(
             )
             status = "failed"
             if failure.opted_out and channel == "sms" and recipient:
-                await attendees_service.opt_out(session=session, phone_number=recipient)
+                await attendees_service.opt_out(session=session, runtime=runtime, phone_number=recipient)
     if status != "retrying":
         runtime.metrics.messages.labels(channel, status).inc()
+        await runtime.signals.publish(MESSAGES_CHANGED, {"eventId": None})
     log.info(
         "message_delivery",
         message_id=message_id,

@@ -179,6 +179,25 @@ class MessageRepository(Repository[Message]):
             statement = statement.where(Message.channel == channel)
         return await self.page(statement.order_by(Message.id.desc()), limit=limit, offset=offset)
 
+    async def of_attendee(self, attendee_id: int) -> Sequence[Message]:
+        """The attendee's messages, oldest first."""
+        statement = select(Message).where(Message.attendee_id == attendee_id).order_by(Message.id)
+        return (await self.session.scalars(statement)).all()
+
+    async def erase(self, *, attendee_id: int, recipients: Collection[str]) -> int:
+        """Blank what the attendee's messages say and where they went (and of the replies sent to one of
+        `recipients` for no attendee); how many rows. Type, channel, status and times stay, for the counts."""
+        whose = Message.attendee_id == attendee_id
+        if recipients:
+            whose = or_(whose, and_(Message.attendee_id.is_(None), Message.recipient.in_(list(recipients))))
+        result = await self.session.execute(
+            update(Message)
+            .where(whose)
+            .values(body="", subject=None, recipient=None, error=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def counts_by_status(self, event_id: int) -> dict[tuple[str, str], int]:
         """How many of the event's messages are in each (channel, status)."""
         statement = (

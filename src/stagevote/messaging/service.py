@@ -7,6 +7,7 @@ task (`outbox.deliver`) sends it exactly once. `record_reply` keeps an inline Tw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,6 +122,18 @@ async def _queue(
     if message is not None:
         outbox.enqueue_after_commit(session, runtime, [message.id])
     return message
+
+
+async def messages_of_attendee(*, session: AsyncSession, attendee_id: int) -> Sequence[Message]:
+    """Every message to the attendee, oldest first (for the attendee's data export)."""
+    return await MessageRepository(session).of_attendee(attendee_id)
+
+
+async def erase_for_attendee(*, session: AsyncSession, attendee_id: int, phone_number: str | None) -> int:
+    """Erase the bodies, subjects, recipients and errors of the attendee's messages, and of the replies that
+    went to `phone_number` for no attendee (pass it only when no other attendee holds that number)."""
+    recipients = [phone_number] if phone_number else []
+    return await MessageRepository(session).erase(attendee_id=attendee_id, recipients=recipients)
 
 
 async def record_delivery_status(*, session: AsyncSession, provider_message_id: str, status: str) -> bool:

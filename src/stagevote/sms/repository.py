@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -38,4 +39,22 @@ class InboundMessageRepository(Repository[InboundMessage]):
     async def set_reply(self, message_sid: str, reply: str) -> None:
         await self.session.execute(
             update(InboundMessage).where(InboundMessage.message_sid == message_sid).values(reply=reply)
+        )
+
+    async def of_number(self, phone_number: str) -> Sequence[InboundMessage]:
+        """What the number texted us, oldest first."""
+        statement = (
+            select(InboundMessage)
+            .where(InboundMessage.from_number == phone_number)
+            .order_by(InboundMessage.received_at, InboundMessage.message_sid)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def erase_of_number(self, phone_number: str) -> None:
+        """Blank the number, what it texted and our replies; the MessageSid stays, so a retry acts once."""
+        await self.session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.from_number == phone_number)
+            .values(from_number="", body="", reply="")
+            .execution_options(synchronize_session=False)
         )

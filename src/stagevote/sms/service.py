@@ -39,6 +39,7 @@ from stagevote.core.errors import Conflict, Forbidden, NotFound, ProblemError, U
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event
+from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
 from stagevote.messaging.service import MessageType
 from stagevote.messaging.texts import TextKey, text
@@ -180,6 +181,7 @@ async def record_status(*, session: AsyncSession, runtime: Runtime, message_sid:
 
         async def count() -> None:
             counter.inc()
+            await runtime.signals.publish(outbox.MESSAGES_CHANGED, {"eventId": None})
 
         after_commit(session, count)
 
@@ -195,8 +197,8 @@ async def _language(session: AsyncSession, phone: str, command: Command) -> tupl
 
 async def _answer(*, session: AsyncSession, runtime: Runtime, phone: str, command: Command, message_sid: str) -> Reply:
     if command.kind in ("stop", "start", "help"):
-        return await _carrier_word(session=session, phone=phone, command=command)
-    if await attendees_service.is_opted_out(session=session, phone_number=phone):
+        return await _carrier_word(session=session, runtime=runtime, phone=phone, command=command)
+    if await attendees_service.is_opted_out(session=session, runtime=runtime, phone_number=phone):
         return Reply(None, "REPLY")  # an opted-out number hears nothing until START
     if command.kind in ("join", "word") and command.argument is not None:
         event = await events_service.get_joinable_event_by_keyword(session=session, keyword=command.argument)
@@ -220,15 +222,15 @@ async def _how_to(*, session: AsyncSession, phone: str, command: Command) -> Rep
     return Reply(text("unknown", language), "REPLY", attendee, event)
 
 
-async def _carrier_word(*, session: AsyncSession, phone: str, command: Command) -> Reply:
+async def _carrier_word(*, session: AsyncSession, runtime: Runtime, phone: str, command: Command) -> Reply:
     """STOP, START and HELP: what carriers expect every sender to honour, opted out or not."""
     if command.kind == "stop":
-        if not await attendees_service.opt_out(session=session, phone_number=phone):
+        if not await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone):
             return Reply(None, "STOP")  # already opted out: the confirmation was the last text
         language, attendee, event = await _language(session, phone, command)
         return Reply(text("stop", language), "STOP", attendee, event)
     if command.kind == "start":
-        await attendees_service.opt_in(session=session, phone_number=phone)
+        await attendees_service.opt_in(session=session, runtime=runtime, phone_number=phone)
         language, attendee, event = await _language(session, phone, command)
         return Reply(text("start", language), "REPLY", attendee, event)
     language, attendee, event = await _language(session, phone, command)
@@ -322,3 +324,29 @@ def _refusal(exc: ProblemError, language: str, *, event: Event, vote_code: str) 
     if isinstance(exc, NotFound):
         return text("vote_not_joined", language)
     return text("vote_refused", language, kw=event.keyword, detail=exc.detail)
+
+
+# --- the attendee's data rights: the texts a number sent us go with its export and its erasure ------------
+
+
+async def _export_texts(session: AsyncSession, payload: dict[str, Any]) -> None:
+    phone = payload.get("phoneNumber")
+    rows = await InboundMessageRepository(session).of_number(phone) if phone else []
+    payload["export"]["inboundMessages"] = [
+        {"messageSid": r.message_sid, "body": r.body, "reply": r.reply, "receivedAt": r.received_at.isoformat()}
+        for r in rows
+    ]
+
+
+async def _erase_texts(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """Erase what the number texted and what it was answered, when no other attendee row holds the number
+    (the texts belong to the phone, not to one event); the MessageSid stays, so a retry still acts once."""
+    phone = payload.get("phoneNumber")
+    if phone and payload.get("lastHolder"):
+        await InboundMessageRepository(session).erase_of_number(phone)
+
+
+def install(runtime: Runtime) -> None:
+    """Subscribe the SMS domain to the attendees domain's data-rights hooks."""
+    runtime.hooks.subscribe(attendees_service.ATTENDEE_EXPORT, _export_texts)
+    runtime.hooks.subscribe(attendees_service.ATTENDEE_ERASED, _erase_texts)

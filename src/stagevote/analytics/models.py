@@ -1,0 +1,1 @@
+"""The analytics domain keeps no tables of its own: it counts those of attendees, votes and messages."""

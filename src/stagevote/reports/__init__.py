@@ -1,0 +1,1 @@
+"""Reports of an event as CSV or XLSX downloads: rows for the organizer, aggregates for its sponsors."""

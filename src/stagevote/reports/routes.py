@@ -1,0 +1,52 @@
+"""HTTP routes of the reports domain: an event's votes or attendees as a CSV or XLSX download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from stagevote.auth.dependencies import CurrentPrincipal
+from stagevote.core.runtime import RuntimeDep, SessionDep
+from stagevote.reports import service
+from stagevote.reports.service import Dataset, Format
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get(
+    "/events/{event_id}/report",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The report as a download (`Content-Disposition: attachment`)",
+            "content": {"text/csv": {}, service.MEDIA_TYPES["xlsx"]: {}},
+        }
+    },
+)
+async def event_report(
+    event_id: int,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    format: Annotated[Format, Query(description="csv or xlsx")] = "csv",
+    dataset: Annotated[Dataset, Query(description="votes or attendees")] = "votes",
+) -> StreamingResponse:
+    """Download the event's votes or attendees, named like `rockfest-2026-votes.csv`; the columns are listed
+    in the README. Admins get one row per vote or attendee. A sponsor of the event in privacy mode gets
+    aggregates only: votes by round, artist and hour, or attendees by day and status, without groups of
+    fewer than 5 (nor a group a published total would give away); if that leaves nothing, the file holds
+    its header alone. XLSX adds a standings sheet per round. Text that a spreadsheet would take for a
+    formula begins with `'`.
+
+    404 unknown event (or a draft this caller cannot see) · 403 anyone else, or a sponsor while the
+    event's privacy mode is off · 422 an unknown format or dataset."""
+    report = await service.plan(session=session, principal=principal, event_id=event_id, dataset=dataset, format=format)
+    body = (
+        service.csv_stream(runtime=runtime, report=report)
+        if format == "csv"
+        else service.xlsx_stream(runtime=runtime, report=report)
+    )
+    headers = {"Content-Disposition": f'attachment; filename="{report.filename}"', "Cache-Control": "no-store"}
+    return StreamingResponse(body, media_type=report.media_type, headers=headers)
