@@ -24,6 +24,7 @@ from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
 from stagevote.messaging import outbox
 from stagevote.messaging.routes import router as messaging_router
+from stagevote.realtime.boards import Boards
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
@@ -37,8 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.sentry_dsn:
         sentry_sdk.init(dsn=settings.sentry_dsn, release=f"stagevote@{__version__}", send_default_pii=False)
     runtime = Runtime.build(settings)
-    live = create_live_server(runtime)
-    broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
+    boards = Boards(runtime)
+    live = create_live_server(runtime, boards)
+    broadcaster = Broadcaster(live, runtime, boards)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
     install_domains(runtime)

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     login_rate_per_account: str = Field(default="10/minute", description="limits notation")
     login_rate_per_ip: str = Field(default="30/minute", description="limits notation")
     secret_key_file: Path = DEFAULT_DATA_DIR / "secret_key"
+    live_busy_room: int = Field(
+        default=2000, ge=1, description="leaderboard sockets of an event on one instance past which it emits less often"
+    )
+    live_busy_emit_seconds: float = Field(default=1.0, gt=0, description="leaderboard emit interval of a busy room")
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:

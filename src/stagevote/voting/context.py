@@ -4,19 +4,25 @@ The rows it holds are detached snapshots: read them, never change them.
 
 Each instance keeps a copy for `hot_cache_seconds` and drops it as soon as the bus says the
 event, one of its rounds or its line-up changed; so a vote costs no query for any of this.
+Concurrent misses of one event by callers without a session (the live stream) share one load
+(single flight): a thousand screens subscribing at doors-open cost one load, not a thousand. A
+load that started before the bus said the event changed is not kept, and callers arriving after
+that change do not wait for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists import service as artists_service
 from stagevote.artists.service import Performer
-from stagevote.core.db import detach
+from stagevote.core.db import detach, unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, Round, RoundStatus
@@ -69,10 +75,69 @@ def _key(event_id: int) -> str:
     return f"vote-context:{event_id}"
 
 
-async def vote_context(*, session: AsyncSession, runtime: Runtime, event_id: int) -> VoteContext | None:
+@dataclass
+class _Flight:
+    generation: int
+    done: asyncio.Future[VoteContext | None]
+
+
+@dataclass
+class _Loads:
+    """The loads under way in one runtime, and how many times the bus said each event changed."""
+
+    flights: dict[int, _Flight] = field(default_factory=dict)
+    generations: dict[int, int] = field(default_factory=dict)
+
+
+_loads: dict[int, _Loads] = {}  # by id(runtime); a runtime's entry goes when the runtime does
+
+
+def _loads_of(runtime: Runtime) -> _Loads:
+    loads = _loads.get(id(runtime))
+    if loads is None:
+        loads = _loads[id(runtime)] = _Loads()
+        weakref.finalize(runtime, _loads.pop, id(runtime), None)
+    return loads
+
+
+async def vote_context(*, session: AsyncSession | None, runtime: Runtime, event_id: int) -> VoteContext | None:
+    """The event's copy; on a miss it is loaded with `session`, or (None: the live stream) in a unit of
+    work of its own, which only a miss opens. Callers without a session share a load under way."""
     cached = runtime.memo.get(_key(event_id))
     if isinstance(cached, VoteContext):
         return cached
+    loads = _loads_of(runtime)
+    generation = loads.generations.get(event_id, 0)
+    flight = loads.flights.get(event_id)
+    # only callers without a session wait for another's load: one with a session may hold a connection,
+    # and callers holding connections while waiting for a load that needs one could take the whole pool
+    if flight is not None and flight.generation == generation and session is None:
+        try:
+            return await asyncio.shield(flight.done)
+        except Exception:  # noqa: S110 - the leader's load failed (its own transaction, perhaps): load ourselves
+            pass
+    flight = _Flight(generation, asyncio.get_running_loop().create_future())
+    loads.flights[event_id] = flight
+    try:
+        if session is not None:
+            context = await _load(session, event_id)
+        else:
+            async with unit_of_work(runtime.sessionmaker) as own:
+                context = await _load(own, event_id)
+    except BaseException as exc:
+        flight.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the load was cancelled"))
+        flight.done.exception()  # retrieved: nobody may be following this flight
+        raise
+    finally:
+        if loads.flights.get(event_id) is flight:
+            del loads.flights[event_id]
+    if context is not None and loads.generations.get(event_id, 0) == generation:
+        runtime.memo.put(_key(event_id), context)
+    flight.done.set_result(context)
+    return context
+
+
+async def _load(session: AsyncSession, event_id: int) -> VoteContext | None:
     event = await events_service.get_event_unchecked(session=session, event_id=event_id)
     if event is None:
         return None
@@ -80,15 +145,16 @@ async def vote_context(*, session: AsyncSession, runtime: Runtime, event_id: int
     performers = {p.artist_id: p for p in await artists_service.accepted_performers(session=session, event_id=event_id)}
     # kept beyond this unit of work: out of the session, so its rollback cannot expire them
     detach(session, event, *rounds.values())
-    context = VoteContext(event, events_service.vote_config_of(event), rounds, performers)
-    runtime.memo.put(_key(event_id), context)
-    return context
+    return VoteContext(event, events_service.vote_config_of(event), rounds, performers)
 
 
 def install(runtime: Runtime) -> None:
     """Drop an instance's copy whenever any instance says the event changed."""
 
     async def forget(payload: dict[str, Any]) -> None:
-        runtime.memo.forget(_key(int(payload["eventId"])))
+        event_id = int(payload["eventId"])
+        loads = _loads_of(runtime)
+        loads.generations[event_id] = loads.generations.get(event_id, 0) + 1
+        runtime.memo.forget(_key(event_id))
 
     runtime.bus.subscribe(events_service.EVENT_CHANGED, forget)
