@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import journey, outbox, providers
+from stagevote.voting import board_cache
 from stagevote.voting import context as vote_context
 
 
@@ -11,6 +12,7 @@ def install_domains(runtime: Runtime) -> None:
     vote_context.install(runtime)
     outbox.install(runtime)
     journey.install(runtime)
+    board_cache.install(runtime)
 
 
 async def close_domains() -> None:

@@ -33,7 +33,7 @@ from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
 
-BOARD_CHANGED = "live.board"  # bus: {eventId, round}: every instance re-emits that leaderboard to its sockets
+BOARD_CHANGED = voting_service.BOARD_CHANGED  # bus: every instance re-emits that leaderboard to its sockets
 ANNOUNCE_SECONDS = 0.05
 
 

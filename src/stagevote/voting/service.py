@@ -31,6 +31,7 @@ from stagevote.voting.repository import VoteRepository
 from stagevote.voting.schemas import LeaderboardRead, Standing
 
 VOTES_CHANGED = "votes.changed"  # in-process signal: {eventId, round}
+BOARD_CHANGED = "live.board"  # bus, from the live stream: {eventId, round} moved, on some instance
 
 
 @dataclass(frozen=True)
