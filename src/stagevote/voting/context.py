@@ -5,7 +5,9 @@ The rows it holds are detached snapshots: read them, never change them.
 Each instance keeps a copy for `hot_cache_seconds` and drops it as soon as the bus says the
 event, one of its rounds or its line-up changed; so a vote costs no query for any of this.
 Concurrent misses of one event by callers without a session (the live stream) share one load
-(single flight): a thousand screens subscribing at doors-open cost one load, not a thousand. A
+(single flight): a thousand screens subscribing at doors-open cost one load, not a thousand; and
+once the copy has merely aged out (the bus said nothing), they keep using it while one refresh runs
+in the background, so the live stream does not queue for the database behind a burst of votes. A
 load that started before the bus said the event changed is not kept, and callers arriving after
 that change do not wait for it.
 """
@@ -15,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists import service as artists_service
@@ -27,6 +31,8 @@ from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, Round, RoundStatus
 from stagevote.events.schemas import VoteConfig
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,10 +89,13 @@ class _Flight:
 
 @dataclass
 class _Loads:
-    """The loads under way in one runtime, and how many times the bus said each event changed."""
+    """One runtime's loads under way, how many times the bus said each event changed, and the last copy
+    kept of each event (with the count it was loaded under) for the live stream to use while it refreshes."""
 
     flights: dict[int, _Flight] = field(default_factory=dict)
     generations: dict[int, int] = field(default_factory=dict)
+    last: dict[int, tuple[int, VoteContext]] = field(default_factory=dict)
+    refreshes: set[asyncio.Task[VoteContext | None]] = field(default_factory=set)
 
 
 _loads: dict[int, _Loads] = {}  # by id(runtime); a runtime's entry goes when the runtime does
@@ -101,21 +110,49 @@ def _loads_of(runtime: Runtime) -> _Loads:
 
 
 async def vote_context(*, session: AsyncSession | None, runtime: Runtime, event_id: int) -> VoteContext | None:
-    """The event's copy; on a miss it is loaded with `session`, or (None: the live stream) in a unit of
-    work of its own, which only a miss opens. Callers without a session share a load under way."""
+    """The event's copy; on a miss it is loaded with `session`.
+
+    Without a session (the live stream) a miss never waits for the database while the last copy kept
+    is still current (the bus has not said the event changed since): that copy is answered and a
+    refresh starts in the background. Otherwise such callers share one load under way, in a unit of
+    work of its own. A caller with a session never waits for another's load: it may hold a connection,
+    and callers holding connections while waiting for a load that needs one could take the whole pool.
+    """
     cached = runtime.memo.get(_key(event_id))
     if isinstance(cached, VoteContext):
         return cached
     loads = _loads_of(runtime)
     generation = loads.generations.get(event_id, 0)
-    flight = loads.flights.get(event_id)
-    # only callers without a session wait for another's load: one with a session may hold a connection,
-    # and callers holding connections while waiting for a load that needs one could take the whole pool
-    if flight is not None and flight.generation == generation and session is None:
-        try:
-            return await asyncio.shield(flight.done)
-        except Exception:  # noqa: S110 - the leader's load failed (its own transaction, perhaps): load ourselves
-            pass
+    if session is None:
+        known = loads.last.get(event_id)
+        if known is not None and known[0] == generation:
+            if event_id not in loads.flights:
+                refresh = asyncio.create_task(_lead(None, runtime, loads, event_id, generation))
+                loads.refreshes.add(refresh)
+                refresh.add_done_callback(_refreshed(loads))
+            return known[1]
+        flight = loads.flights.get(event_id)
+        if flight is not None and flight.generation == generation:
+            try:
+                return await asyncio.shield(flight.done)
+            except Exception:  # noqa: S110 - the leader's load failed (its own transaction, perhaps): load ourselves
+                pass
+    return await _lead(session, runtime, loads, event_id, generation)
+
+
+def _refreshed(loads: _Loads) -> Callable[[asyncio.Task[VoteContext | None]], None]:
+    def done(task: asyncio.Task[VoteContext | None]) -> None:
+        loads.refreshes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("vote_context_refresh_failed", exc_info=task.exception())
+
+    return done
+
+
+async def _lead(
+    session: AsyncSession | None, runtime: Runtime, loads: _Loads, event_id: int, generation: int
+) -> VoteContext | None:
+    """Load the copy, letting callers without a session wait for this load instead of starting theirs."""
     flight = _Flight(generation, asyncio.get_running_loop().create_future())
     loads.flights[event_id] = flight
     try:
@@ -133,6 +170,9 @@ async def vote_context(*, session: AsyncSession | None, runtime: Runtime, event_
             del loads.flights[event_id]
     if context is not None and loads.generations.get(event_id, 0) == generation:
         runtime.memo.put(_key(event_id), context)
+        if len(loads.last) >= 10_000:
+            loads.last.clear()
+        loads.last[event_id] = (generation, context)
     flight.done.set_result(context)
     return context
 
@@ -155,6 +195,7 @@ def install(runtime: Runtime) -> None:
         event_id = int(payload["eventId"])
         loads = _loads_of(runtime)
         loads.generations[event_id] = loads.generations.get(event_id, 0) + 1
+        loads.last.pop(event_id, None)
         runtime.memo.forget(_key(event_id))
 
     runtime.bus.subscribe(events_service.EVENT_CHANGED, forget)
