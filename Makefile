@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test test-sqlite test-postgresql lint format bench clean
+.PHONY: install run migrate test test-sqlite test-postgresql lint format bench bench-fanout clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "stagevote needs Python 3.11+ as $(PYTHON)"; exit 1; }
@@ -39,6 +39,11 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/vote_path.py
+	$(BIN)/python bench/fanout.py
+
+# the live stream at venue scale: 5,000 raw websocket clients against `stagevote serve` on PostgreSQL + Redis
+bench-fanout: install
+	$(BIN)/python bench/fanout.py
 
 format: install
 	$(BIN)/ruff check --fix src tests

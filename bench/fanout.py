@@ -87,7 +87,7 @@ async def run_client(session: aiohttp.ClientSession, url: str, payload: dict[str
                      gate: asyncio.Semaphore, acked: asyncio.Event, stop: asyncio.Event) -> None:  # fmt: skip
     try:
         async with gate:
-            ws = await session.ws_connect(url, autoping=False, max_msg_size=0, compress=COMPRESS, timeout=aiohttp.ClientWSTimeout(ws_close=2))
+            ws = await session.ws_connect(url, autoping=True, max_msg_size=0, compress=COMPRESS, timeout=aiohttp.ClientWSTimeout(ws_close=2))
             client.ws = ws
             opened = await ws.receive_str(timeout=30)
             assert opened.startswith("0"), opened
@@ -97,8 +97,12 @@ async def run_client(session: aiohttp.ClientSession, url: str, payload: dict[str
             await ws.send_str("42/live,1" + json.dumps(["subscribe", payload], separators=(",", ":")))
         while not stop.is_set():
             message = await ws.receive()
-            if message.type != aiohttp.WSMsgType.TEXT:
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                if not stop.is_set():
+                    client.failed = f"closed by the server: {message.type.name} {message.data}"
                 break
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
             text: str = message.data
             now = time.time()
             if text == "2":
@@ -476,6 +480,8 @@ async def scenario(args: argparse.Namespace) -> None:
             merged = await crowd.connect(args.clients, [{"eventId": event_id}], gate=args.gate, wait=args.wait)
             summarise_connect("doors open (connect + subscribe)", merged, args.clients)
             print(f"   {meter.lap()} while subscribing")
+            if args.doors_only:
+                return
             await asyncio.sleep(1)
 
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
@@ -492,7 +498,7 @@ async def scenario(args: argparse.Namespace) -> None:
                     after = [x * 1000 for x in r["after_answer"]]
                     print(f"{rate:>3} votes/s for {args.seconds:.0f} s to {len(r['emits'])} watchers: vote→screen p50 {pct(lat, .5):6.0f} ms p99 {pct(lat, .99):6.0f} ms "
                           f"(over {len(lat)} samples) | emits per client min {min(r['emits'], default=0)} median {statistics.median(r['emits'] or [0]):.0f} "
-                          f"max {max(r['emits'], default=0)} | missed the final state: {r['missed_final']} (target 0) | {cpu} | votes {voter.statuses}")  # fmt: skip
+                          f"max {max(r['emits'], default=0)} | missed the final state: {r['missed_final']} (target 0), clients dropped {r['failed']} | {cpu} | votes {voter.statuses}")  # fmt: skip
                     print(f"    the vote requests themselves p50 {pct(voter.latencies, .5) * 1000:.0f} ms p99 {pct(voter.latencies, .99) * 1000:.0f} ms; "
                           f"from a vote's answer to the screen p50 {pct(after, .5):.0f} ms p99 {pct(after, .99):.0f} ms")
                     voter.statuses, voter.latencies = {}, []
@@ -561,7 +567,7 @@ def start_profiler(pid: int, tmp: Path, args: argparse.Namespace) -> subprocess.
         return None
     out = Path(args.profile).resolve()
     print(f"   profiling the server with py-spy into {out}")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "50", "--format", "speedscope" if out.suffix == ".json" else "flamegraph", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "50", "--format", {".json": "speedscope", ".txt": "raw"}.get(out.suffix, "flamegraph"), "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
@@ -652,7 +658,8 @@ def main() -> None:
     parser.add_argument("--gate", type=int, default=1000, help="websocket handshakes in flight at once")
     parser.add_argument("--wait", type=float, default=30, help="how long to wait for subscribe acks")
     parser.add_argument("--sample", type=int, default=200, help="clients whose every latency is counted")
-    parser.add_argument("--profile", default=None, help="record the server with py-spy into this file (.svg, or .json for speedscope)")
+    parser.add_argument("--profile", default=None, help="record the server with py-spy into this file (.svg; .json for speedscope; .txt for collapsed stacks)")
+    parser.add_argument("--doors-only", action="store_true", help="stop after the doors-open burst (to profile it)")
     parser.add_argument("--micro", action="store_true", help="the fan-out alone: python-socketio's emit against ours")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "MANAGER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
