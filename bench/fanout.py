@@ -620,7 +620,7 @@ def bare_server(port: int, manager: str) -> None:
         await send({"type": "http.response.body", "body": result})
 
     app = socketio.ASGIApp(sio, other_asgi_app=http)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=8192)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_per_message_deflate=False)
 
 
 async def micro(args: argparse.Namespace) -> None:
@@ -630,8 +630,10 @@ async def micro(args: argparse.Namespace) -> None:
         crowd = Crowd(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", args.processes)
         try:
             await asyncio.sleep(2)
+            before = tree_cpu_seconds(server.pid)
             merged = await crowd.connect(args.clients, [{"eventId": 1}], gate=args.gate, wait=args.wait)
             summarise_connect(f"{manager}: subscribe", merged, args.clients)
+            print(f"   server CPU per connect + subscribe {(tree_cpu_seconds(server.pid) - before) / args.clients * 1000:.2f} ms")
             marks = await crowd.ask("mark", [None] * len(crowd.pipes))
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/emit", timeout=aiohttp.ClientTimeout(total=120)) as r:
