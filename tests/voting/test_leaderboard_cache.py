@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import event
 
 from stagevote.core.runtime import Runtime
 from stagevote.voting import board_cache
@@ -45,3 +46,21 @@ async def test_an_admins_view_is_never_publicly_cached(client: AsyncClient, runt
     assert seen.headers["cache-control"] == "private, no-store" and "etag" not in seen.headers
     refused = await hidden.board()  # not served from the admin's copy
     assert refused.status_code == 403 and "public" not in refused.headers.get("cache-control", "")
+
+
+async def test_polls_served_from_the_copy_take_no_database_connection(stage: Stage, runtime: Runtime) -> None:
+    assert (await stage.board()).status_code == 200
+    checkouts = 0
+
+    def on_checkout(*_: object) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    pool = runtime.engine.sync_engine.pool
+    event.listen(pool, "checkout", on_checkout)
+    try:
+        for _ in range(20):
+            assert (await stage.board()).status_code == 200
+    finally:
+        event.remove(pool, "checkout", on_checkout)
+    assert checkouts == 0
