@@ -487,7 +487,7 @@ async def scenario(args: argparse.Namespace) -> None:
             await asyncio.sleep(1)
 
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
-                for rate in (20, 200):
+                for rate in args.rates:
                     marks = await crowd.ask("mark", [None] * len(crowd.pipes))
                     voter.sent = {}
                     meter.lap()
@@ -498,7 +498,7 @@ async def scenario(args: argparse.Namespace) -> None:
                     r = await report(crowd, marks, voter, finals, [], args.sample)
                     lat = [x * 1000 for x in r["latency"]]
                     after = [x * 1000 for x in r["after_answer"]]
-                    print(f"{rate:>3} votes/s for {args.seconds:.0f} s to {len(r['emits'])} watchers: vote→screen p50 {pct(lat, .5):6.0f} ms p99 {pct(lat, .99):6.0f} ms "
+                    print(f"{rate:>3.0f} votes/s for {args.seconds:.0f} s to {len(r['emits'])} watchers: vote→screen p50 {pct(lat, .5):6.0f} ms p99 {pct(lat, .99):6.0f} ms "
                           f"(over {len(lat)} samples) | emits per client min {min(r['emits'], default=0)} median {statistics.median(r['emits'] or [0]):.0f} "
                           f"max {max(r['emits'], default=0)} | missed the final state: {r['missed_final']} (target 0), clients dropped {r['failed']} | {cpu} | votes {voter.statuses}")  # fmt: skip
                     print(f"    the vote requests themselves p50 {pct(voter.latencies, .5) * 1000:.0f} ms p99 {pct(voter.latencies, .99) * 1000:.0f} ms; "
@@ -506,7 +506,7 @@ async def scenario(args: argparse.Namespace) -> None:
                     voter.statuses, voter.latencies = {}, []
                 await crowd.close()
 
-                print(f"== {args.clients} round-only clients (topics round, event) + {args.screens} screens, 200 votes/s")
+                print(f"== {args.clients} round-only clients (topics round, event) + {args.screens} screens, {args.phone_rate:.0f} votes/s")
                 merged = await crowd.connect(args.clients, [{"eventId": event_id, "topics": ["round", "event"]}], gate=args.gate, wait=args.wait)
                 summarise_connect("phones", merged, args.clients)
                 screens = await crowd.connect(args.screens, [{"eventId": event_id}], gate=args.gate, wait=args.wait)
@@ -515,22 +515,25 @@ async def scenario(args: argparse.Namespace) -> None:
                 voter.sent = {}
                 changes: list[tuple[float, int, str]] = []
                 took: list[float] = []
+                asked_at: list[float] = []
 
                 async def change_rounds(v: Voter) -> None:
                     await asyncio.sleep(args.seconds / 3)
                     asked = time.time()
                     await client.post(f"/events/{event_id}/rounds/1/close", headers=admin)
                     changes.append((time.time(), 1, "closed"))
+                    asked_at.append(asked)
                     took.append(time.time() - asked)
                     await asyncio.sleep(0.5)
                     asked = time.time()
                     await client.post(f"/events/{event_id}/rounds/2/open", headers=admin)
                     changes.append((time.time(), 2, "open"))
+                    asked_at.append(asked)
                     took.append(time.time() - asked)
                     v.round = 2
 
                 meter.lap()
-                await voter.run(http, 200, args.seconds, during=change_rounds)
+                await voter.run(http, args.phone_rate, args.seconds, during=change_rounds)
                 await asyncio.sleep(3)
                 cpu = meter.lap()
                 finals = {n: (await client.get(f"/events/{event_id}/leaderboard", params={"round": n})).json()["totalVotes"] for n in (1, 2)}
@@ -547,6 +550,7 @@ async def scenario(args: argparse.Namespace) -> None:
                       f"later than 1 s after the admin's request was answered: {late} (target 0); delay p50 {pct(delays, .5) * 1000:4.0f} ms "
                       f"p99 {pct(delays, .99) * 1000:4.0f} ms max {max(delays, default=float('nan')) * 1000:4.0f} ms; "
                       f"first to last phone per change: {', '.join(f'{(b - a) * 1000:.0f} ms' for a, b in r['spans'].values())}; "
+                      f"from the admin's request being sent to the last phone: {', '.join(f'{(span[1] - asked) * 1000:.0f} ms' for asked, span in zip(asked_at, r['spans'].values(), strict=False))}; "
                       f"the admin requests took {', '.join(f'{t * 1000:.0f} ms' for t in took)}")  # fmt: skip
                 await crowd.close()
     finally:
@@ -664,6 +668,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--screens", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10, help="length of each voting phase")
+    parser.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[20.0, 200.0], help="votes per second of the watchers' phases")
+    parser.add_argument("--phone-rate", type=float, default=200.0, help="votes per second while the round-only phones watch")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--gate", type=int, default=1000, help="websocket handshakes in flight at once")

@@ -2,8 +2,8 @@
 
 python-socketio's own emit encodes the packet once, then per client creates a task that queues it
 for the socket's writer task, which wakes, frames the text for the websocket and writes it
-(~70 µs a client here, see `bench/fanout.py --micro`). At thousands of screens that is most of a core
-per emit. `FanOut` does per client only what must be done per client:
+(~40–60 µs of CPU a client on a 2-core machine, `bench/fanout.py --micro`; ~10 µs here). At thousands
+of screens that is a large part of a core per emit. `FanOut` does per client only what must be done per client:
 
 - an idle websocket served by uvicorn gets the websocket frame, built once for the room, written
   straight to its transport (one `write`, no task, no per-client encoding, no compression);
