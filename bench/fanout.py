@@ -189,6 +189,8 @@ async def client_main(conn: Connection, url: str) -> None:
                 })  # fmt: skip
             elif command == "mark":
                 conn.send([(len(c.boards), len(c.rounds)) for c in clients])
+            elif command == "unanswered":
+                conn.send(sum(1 for c in clients if c.ack is None and c.failed is None))
             elif command == "report":
                 marks, votes, final_totals, round_changes, sample = args
                 result: dict[str, Any] = {"emits": [], "missed_final": 0, "latency": [], "round_delay": [], "round_missed": 0, "failed": 0, "round_first_last": {}, "after_answer": []}
@@ -482,6 +484,13 @@ async def scenario(args: argparse.Namespace) -> None:
             merged = await crowd.connect(args.clients, [{"eventId": event_id}], gate=args.gate, wait=args.wait)
             summarise_connect("doors open (connect + subscribe)", merged, args.clients)
             print(f"   {meter.lap()} while subscribing")
+            if merged["unanswered"]:
+                for _ in range(int(args.wait)):
+                    left = sum(await crowd.ask("unanswered", [None] * len(crowd.pipes)))
+                    if not left:
+                        break
+                    await asyncio.sleep(1)
+                print(f"   still unanswered {int(args.wait) + int(args.wait)} s after the doors opened: {left}")
             if args.doors_only:
                 return
             await asyncio.sleep(1)

@@ -13,6 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from stagevote.core.runtime import Runtime
+from stagevote.realtime import namespace
 from stagevote.realtime.fanout import FanOut
 from tests.realtime.test_live import Screen, http, screen, served, served_app, staff  # noqa: F401 - fixtures
 from tests.voting.conftest import build_stage
@@ -173,6 +174,15 @@ async def test_any_failure_is_still_an_answer(
     monkeypatch.setattr(runtime.tally, "read", redis_is_gone)
     ack = await screen.subscribe(stage.event_id)
     assert ack["ok"] is False and ack["status"] == 503 and ack["title"]
+
+    async def redis_never_answers(key: str) -> dict[str, int] | None:
+        await asyncio.Event().wait()
+        return None
+
+    monkeypatch.setattr(runtime.tally, "read", redis_never_answers)
+    monkeypatch.setattr(namespace, "SUBSCRIBE_TIMEOUT_SECONDS", 0.5)
+    ack = await screen.subscribe(stage.event_id)
+    assert ack["ok"] is False and ack["status"] == 503
 
 
 async def test_emits_are_written_straight_to_the_websockets(

@@ -24,6 +24,7 @@ from stagevote.voting.context import vote_context
 log = structlog.get_logger(__name__)
 Board = dict[str, Any]  # a leaderboard body as sent (camelCase JSON)
 REUSE_SECONDS = 5.0
+COMPUTE_TIMEOUT_SECONDS = 10.0
 
 
 class Boards:
@@ -67,7 +68,8 @@ class Boards:
             while batch := self._waiting.pop(key, []):
                 changes, read_at = self._changes.get(key[0], 0), time.monotonic()
                 try:
-                    board = await self._compute(*key)
+                    async with asyncio.timeout(COMPUTE_TIMEOUT_SECONDS):  # a stuck read must not hold every later asker
+                        board = await self._compute(*key)
                 except Exception as exc:
                     for answer in batch:
                         if not answer.done():

@@ -30,6 +30,7 @@ from stagevote.voting import service as voting_service
 from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
+SUBSCRIBE_TIMEOUT_SECONDS = 20.0
 
 
 class Subscribe(BaseModel):
@@ -63,7 +64,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ValidationError:
             return _refusal(422, 'Send {eventId, token?, topics?} (topics: "leaderboard", "round", "event").')
         try:
-            return await self._subscribe(sid, request)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):  # Redis or the database not answering
+                return await self._subscribe(sid, request)
         except ProblemError as problem:
             return _refusal(problem.status, problem.detail)
         except Exception:  # a pool timeout, Redis gone…: still an answer, never a hang

@@ -133,10 +133,8 @@ async def vote_context(*, session: AsyncSession | None, runtime: Runtime, event_
             return known[1]
         flight = loads.flights.get(event_id)
         if flight is not None and flight.generation == generation:
-            try:
-                return await asyncio.shield(flight.done)
-            except Exception:  # noqa: S110 - the leader's load failed (its own transaction, perhaps): load ourselves
-                pass
+            # its failure is ours too: a thousand followers retrying one by one would hold the pool
+            return await asyncio.shield(flight.done)
     return await _lead(session, runtime, loads, event_id, generation)
 
 
