@@ -344,7 +344,7 @@ class Voter:
             pending.add(task)
             task.add_done_callback(pending.discard)
         if pending:
-            await asyncio.wait(pending, timeout=30)
+            await asyncio.wait(pending, timeout=180)
         if side:
             await side
 
@@ -380,6 +380,19 @@ async def admin_db(statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def settled(client: Any, event_id: int, round_: int) -> int:
+    """The round's total once it stopped moving (votes still in flight on a slow machine have landed)."""
+    last, stable_since = -1, time.monotonic()
+    for _ in range(240):
+        total = (await client.get(f"/events/{event_id}/leaderboard", params={"round": round_})).json()["totalVotes"]
+        if total != last:
+            last, stable_since = total, time.monotonic()
+        elif time.monotonic() - stable_since > 2:
+            break
+        await asyncio.sleep(0.25)
+    return int(last)
 
 
 def summarise_connect(name: str, merged: dict[str, Any], count: int) -> None:
@@ -502,9 +515,9 @@ async def scenario(args: argparse.Namespace) -> None:
                     voter.sent = {}
                     meter.lap()
                     await voter.run(http, rate, args.seconds)
-                    await asyncio.sleep(3)
+                    finals = {1: await settled(client, event_id, 1)}
+                    await asyncio.sleep(3)  # the last emit
                     cpu = meter.lap()
-                    finals = {1: (await client.get(f"/events/{event_id}/leaderboard")).json()["totalVotes"]}
                     r = await report(crowd, marks, voter, finals, [], args.sample)
                     lat = [x * 1000 for x in r["latency"]]
                     after = [x * 1000 for x in r["after_answer"]]
@@ -545,9 +558,9 @@ async def scenario(args: argparse.Namespace) -> None:
 
                 meter.lap()
                 await voter.run(http, args.phone_rate, args.seconds, during=change_rounds)
-                await asyncio.sleep(3)
+                finals = {n: await settled(client, event_id, n) for n in (1, 2)}
+                await asyncio.sleep(3)  # the last emit
                 cpu = meter.lap()
-                finals = {n: (await client.get(f"/events/{event_id}/leaderboard", params={"round": n})).json()["totalVotes"] for n in (1, 2)}
                 r = await report(crowd, marks, voter, finals, changes, args.sample)
                 lat = [x * 1000 for x in r["latency"]]
                 after = [x * 1000 for x in r["after_answer"]]
