@@ -199,3 +199,24 @@ async def test_emits_are_written_straight_to_the_websockets(
     assert (await stage.vote(await stage.ballot(), "Foxes")).status_code == 201
     await screen.wait_for("leaderboard", lambda b: b["totalVotes"] == 1)
     assert manager.direct_writes >= 1
+
+
+async def test_a_long_polling_screen_gets_the_same_emits_through_its_queue(
+    served_app: tuple[str, Any],  # noqa: F811
+    http: AsyncClient,  # noqa: F811
+) -> None:
+    runtime: Runtime = served_app[1].other_asgi_app.state.runtime
+    manager: FanOut = served_app[1].other_asgi_app.state.live.manager
+    stage = await build_stage(http, runtime, await staff(runtime))
+    polling = Screen()
+    await polling.client.connect(served_app[0], namespaces=["/live"], transports=["polling"], wait_timeout=5)
+    try:
+        assert (await polling.subscribe(stage.event_id))["ok"] is True
+        queued = manager.queued_writes
+        assert (await stage.vote(await stage.ballot(), "Bears")).status_code == 201
+        await polling.wait_for("leaderboard", lambda b: b["totalVotes"] == 1)
+        assert manager.queued_writes > queued
+    finally:
+        # from the server's side: the client's own goodbye would wait for its open poll (25 s)
+        await served_app[1].other_asgi_app.state.live.eio.disconnect()
+        await polling.client.eio.disconnect(abort=True)
