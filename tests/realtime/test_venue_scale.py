@@ -220,3 +220,26 @@ async def test_a_long_polling_screen_gets_the_same_emits_through_its_queue(
         # from the server's side: the client's own goodbye would wait for its open poll (25 s)
         await served_app[1].other_asgi_app.state.live.eio.disconnect()
         await polling.client.eio.disconnect(abort=True)
+
+
+async def test_subscribing_again_with_fewer_topics_stops_the_leaderboard(
+    served: tuple[str, Runtime],  # noqa: F811
+    http: AsyncClient,  # noqa: F811
+    screen: Screen,  # noqa: F811
+) -> None:
+    runtime = served[1]
+    stage = await build_stage(http, runtime, await staff(runtime))
+    assert (await screen.subscribe(stage.event_id))["ok"] is True
+    assert await screen.subscribe(stage.event_id, topics=["round", "event"]) == {"ok": True}
+    venue = Screen()
+    await venue.connect(served[0])
+    try:
+        assert (await venue.subscribe(stage.event_id))["ok"] is True
+        assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201
+        await venue.wait_for("leaderboard", lambda b: b["totalVotes"] == 1)
+        await stage.admin_post("/rounds/1/close")
+        await screen.wait_for("round", lambda r: r["status"] == "closed")
+        await asyncio.sleep(0.3)
+        assert screen.received["leaderboard"] == []
+    finally:
+        await venue.client.disconnect()

@@ -88,8 +88,12 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # rooms first, standings after: whatever changes once the standings are read is emitted to this client
         rooms = {"round": round_room(event_id), "event": event_room(event_id)}
         rooms["leaderboard"] = staff_room(event_id) if admin else public_room(event_id)
-        for topic in topics:
-            await self.enter_room(sid, rooms[topic])
+        wanted = {rooms[topic] for topic in topics}
+        for room in wanted:
+            await self.enter_room(sid, room)
+        # a subscribe again to the same event says what this socket wants now (a screen whose board was hidden)
+        for room in {public_room(event_id), staff_room(event_id), round_room(event_id), event_room(event_id)} - wanted:
+            await self.leave_room(sid, room)
         if number is None:
             return {"ok": True}
         board = await self._boards.current(event_id, number)
