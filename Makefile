@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test test-sqlite test-postgresql lint format bench clean
+.PHONY: install run migrate test test-sqlite test-postgresql lint format bench bench-fanout clean
 .PHONY: demo chromium
 CHROMIUM ?= /usr/bin/chromium
 
@@ -41,6 +41,11 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/vote_path.py
+	$(BIN)/python bench/fanout.py
+
+# the live stream at venue scale: 5,000 raw websocket clients against `stagevote serve` on PostgreSQL + Redis
+bench-fanout: install
+	$(BIN)/python bench/fanout.py
 
 .PHONY: bench-export
 bench-export: install  ## 1,000,000 vote rows as CSV and XLSX over HTTP from PostgreSQL (not part of make test)

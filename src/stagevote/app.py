@@ -26,6 +26,7 @@ from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
 from stagevote.messaging import outbox
 from stagevote.messaging.routes import router as messaging_router
+from stagevote.realtime.boards import Boards
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.recaps.routes import router as recaps_router
@@ -41,8 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     runtime = Runtime.build(settings)
     init_error_tracking(settings, release=f"stagevote@{__version__}", secret_key=runtime.secret_key)
-    live = create_live_server(runtime)
-    broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
+    boards = Boards(runtime)
+    live = create_live_server(runtime, boards)
+    broadcaster = Broadcaster(live, runtime, boards)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
     install_domains(runtime)

@@ -77,6 +77,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         proxy_headers=False,  # X-Forwarded-For is read by the app, from STAGEVOTE_TRUSTED_PROXIES only
         log_config=None,
         timeout_graceful_shutdown=10,  # a stuck connection must not hold up a deploy
+        # the live stream's frames are a few hundred bytes, written once for thousands of sockets: a
+        # compressor per socket would cost memory and CPU per client for nothing (realtime/fanout.py)
+        ws_per_message_deflate=False,
     )
 
 

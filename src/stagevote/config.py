@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     password_hash_queue: int = Field(
         default=8, ge=0, description="requests that may wait for a hashing slot before 503"
     )
+    live_busy_room: int = Field(
+        default=2000, ge=1, description="leaderboard sockets of an event on one instance past which it emits less often"
+    )
+    live_busy_emit_seconds: float = Field(default=1.0, gt=0, description="leaderboard emit interval of a busy room")
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:

@@ -7,6 +7,7 @@ from stagevote.core.runtime import Runtime
 from stagevote.messaging import journey, outbox, providers
 from stagevote.recaps import service as recaps_service
 from stagevote.sms import service as sms_service
+from stagevote.voting import board_cache
 from stagevote.voting import context as vote_context
 
 
@@ -17,6 +18,7 @@ def install_domains(runtime: Runtime) -> None:
     sms_service.install(runtime)
     analytics_service.install(runtime)
     recaps_service.install(runtime)
+    board_cache.install(runtime)
 
 
 async def close_domains(runtime: Runtime | None = None) -> None:

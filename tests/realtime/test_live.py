@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
+async def served_app(settings: Settings) -> AsyncIterator[tuple[str, socketio.ASGIApp]]:
     """The whole server (Socket.IO in front of the API) on a loopback port, in this event loop."""
     app = create_server_app(settings)
     port = free_port()
@@ -37,13 +37,18 @@ async def served(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
         if server.started:
             break
         await asyncio.sleep(0.02)
-    runtime: Runtime = app.other_asgi_app.state.runtime
     try:
-        yield f"http://127.0.0.1:{port}", runtime
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         await task
         await _empty_everything(settings)
+
+
+@pytest.fixture
+def served(served_app: tuple[str, socketio.ASGIApp]) -> tuple[str, Runtime]:
+    runtime: Runtime = served_app[1].other_asgi_app.state.runtime
+    return served_app[0], runtime
 
 
 class Screen:
@@ -64,10 +69,12 @@ class Screen:
     async def connect(self, url: str) -> None:
         await self.client.connect(url, namespaces=["/live"], transports=["websocket"], wait_timeout=5)
 
-    async def subscribe(self, event_id: int, token: str | None = None) -> Any:
+    async def subscribe(self, event_id: int, token: str | None = None, topics: list[str] | None = None) -> Any:
         payload: dict[str, Any] = {"eventId": event_id}
         if token:
             payload["token"] = token
+        if topics is not None:
+            payload["topics"] = topics
         return await self.client.call("subscribe", payload, namespace="/live", timeout=5)
 
     async def wait_for(self, name: str, predicate: Any, within: float = 5.0) -> Any:

@@ -189,18 +189,33 @@ async def authenticate(*, session: AsyncSession, runtime: Runtime, bearer: str) 
         if key.last_used_at is None or now - key.last_used_at > API_KEY_USE_RESOLUTION:
             key.last_used_at = now  # recorded coarsely, so reads through a key rarely write
         return Principal(user=owner, via_api_key=True)
+    access = await check_access_token(runtime=runtime, bearer=bearer)
+    user = await UserRepository(session).get(access.user_id)
+    if user is None:
+        raise Unauthorized("The account no longer exists.")
+    return Principal(user=user, jti=access.jti, family_id=access.family_id, expires_at=access.expires_at)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    user_id: int
+    jti: str
+    family_id: str
+    expires_at: dt.datetime
+
+
+async def check_access_token(*, runtime: Runtime, bearer: str) -> AccessToken:
+    """A signed, unexpired, unrevoked access token, without a database session (the signature is checked
+    here; the denylist is Redis or memory). 401 otherwise. The account itself is not read."""
     try:
         claims = decode_jwt(bearer, secret=runtime.secret_key, purpose=ACCESS)
         user_id, jti, family_id = int(claims["sub"]), str(claims["jti"]), str(claims["fam"])
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
     except (InvalidToken, KeyError, ValueError) as exc:
         raise Unauthorized("Invalid or expired access token.") from exc
     if await runtime.cache.exists_any(_denylist_key_jti(jti), _denylist_key_family(family_id)):
         raise Unauthorized("This access token was revoked.")
-    user = await UserRepository(session).get(user_id)
-    if user is None:
-        raise Unauthorized("The account no longer exists.")
-    expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
-    return Principal(user=user, jti=jti, family_id=family_id, expires_at=expires_at)
+    return AccessToken(user_id, jti, family_id, expires_at)
 
 
 async def change_role(*, session: AsyncSession, user_id: int, role: Role) -> User:

@@ -1,100 +1,145 @@
-"""Tell live screens what changed, coalesced: a few leaderboard emits per second per event at most.
+"""Tell live screens what changed: leaderboards at an adaptive rate, round and event changes at once.
 
-A vote only marks its (event, round) dirty; a ticker emits the fresh standings of every dirty
-round once per tick, so the last state is always delivered and a burst of votes costs one emit.
-The instance that took the vote emits, and the Socket.IO Redis manager carries it to the clients
-of every instance.
+Leaderboards. A vote marks its (event, round) changed: the instance that took it tells its own
+screens and, through the bus, every other instance (at most every `ANNOUNCE_SECONDS`). Each
+instance then emits to its own sockets only: at once on the first change (leading edge), then at
+most once per `live_emit_seconds` (0.25 s), or once per `live_busy_emit_seconds` (1 s) when this
+instance holds `live_busy_room` leaderboard sockets or more for the event; a change during a wait
+is emitted when the wait ends, so the last state always arrives. The standings are computed once
+per emit (`Boards`) and written to every socket as the same frame (`FanOut`). Full standings, not
+deltas: a board is a few hundred bytes, what costs is the write per socket, and a full board lets
+a client that missed one emit be right again with the next.
+
+Round and event changes are rare and go out at once to the `round` and `event` rooms of every
+instance through the Socket.IO Redis manager (each instance writing with `FanOut`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import socketio
 import structlog
 
-from stagevote.core.db import unit_of_work, utcnow
-from stagevote.core.periodic import Background, pause
+from stagevote.core.db import utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
-from stagevote.realtime.rooms import NAMESPACE, public_room, staff_room
+from stagevote.realtime.boards import Boards
+from stagevote.realtime.rooms import NAMESPACE, event_room, public_room, round_room, staff_room
 from stagevote.voting import service as voting_service
 from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
 
+BOARD_CHANGED = voting_service.BOARD_CHANGED  # bus: every instance re-emits that leaderboard to its sockets
+ANNOUNCE_SECONDS = 0.05
+
+
+class Throttle:
+    """Per key: `action(key)` at once on the first mark, then at most once per `interval(key)` seconds
+    while marks keep coming, and once more after the last mark."""
+
+    def __init__(self, name: str, action: Callable[[Any], Awaitable[None]], interval: Callable[[Any], float]) -> None:
+        self._name = name
+        self._action = action
+        self._interval = interval
+        self._marked: set[Hashable] = set()
+        self._pumps: dict[Hashable, asyncio.Task[None]] = {}
+
+    def mark(self, key: Hashable) -> None:
+        self._marked.add(key)
+        if key not in self._pumps:
+            self._pumps[key] = asyncio.create_task(self._pump(key), name=f"{self._name}-{key}")
+
+    async def _pump(self, key: Hashable) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while key in self._marked:
+                self._marked.discard(key)  # before the action reads the state: a later mark means another round
+                started = loop.time()
+                try:
+                    await self._action(key)
+                except Exception:
+                    log.exception("live_action_failed", action=self._name, key=str(key))
+                await asyncio.sleep(max(0.0, started + self._interval(key) - loop.time()))
+        finally:
+            del self._pumps[key]
+
+    async def stop(self) -> None:
+        pumps = list(self._pumps.values())
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._marked.clear()
+
 
 class Broadcaster:
-    def __init__(self, sio: socketio.AsyncServer, runtime: Runtime, *, interval_seconds: float) -> None:
+    def __init__(self, sio: socketio.AsyncServer, runtime: Runtime, boards: Boards) -> None:
+        settings = runtime.settings
         self._sio = sio
         self._runtime = runtime
-        self._interval = interval_seconds
-        self._dirty: set[tuple[int, int]] = set()
-        self._wake = asyncio.Event()
-        self._background = Background("stagevote-broadcaster", self._run)
+        self._boards = boards
+        self._busy_room = settings.live_busy_room
+        self._interval = settings.live_emit_seconds
+        self._busy_interval = max(settings.live_busy_emit_seconds, settings.live_emit_seconds)
+        self._emits = Throttle("stagevote-live-emit", self._emit_leaderboard, self._emit_interval)
+        self._announces = Throttle("stagevote-live-announce", self._announce, lambda _: ANNOUNCE_SECONDS)
+        self._running = False
         runtime.signals.subscribe(voting_service.VOTES_CHANGED, self._on_votes)
         runtime.signals.subscribe(events_service.ROUND_STATUS, self._on_round)
         runtime.signals.subscribe(events_service.EVENT_STATUS, self._on_event)
+        runtime.bus.subscribe(BOARD_CHANGED, self._on_board_changed)
+
+    def start(self) -> None:
+        self._running = True
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(self._emits.stop(), self._announces.stop(), self._boards.stop())
+
+    def mark(self, event_id: int, round_number: int) -> None:
+        """This instance's screens, and (soon) every other instance's, get the round's fresh standings."""
+        if self._running:
+            self._emits.mark((event_id, round_number))
+            self._announces.mark((event_id, round_number))
 
     async def _on_votes(self, payload: dict[str, Any]) -> None:
         self.mark(int(payload["eventId"]), int(payload["round"]))
 
+    async def _on_board_changed(self, payload: dict[str, Any]) -> None:
+        if self._running:
+            self._emits.mark((int(payload["eventId"]), int(payload["round"])))
+
+    async def _announce(self, key: tuple[int, int]) -> None:
+        await self._runtime.bus.publish(BOARD_CHANGED, {"eventId": key[0], "round": key[1]})
+
     async def _on_round(self, payload: dict[str, Any]) -> None:
         event_id = int(payload["eventId"])
-        await self._emit_to_both("round", payload, event_id)
+        await self._sio.emit("round", payload, room=round_room(event_id), namespace=NAMESPACE)
         self.mark(event_id, int(payload["number"]))  # a closed round may now be visible to the public
 
     async def _on_event(self, payload: dict[str, Any]) -> None:
-        await self._emit_to_both("event", payload, int(payload["eventId"]))
+        await self._sio.emit("event", payload, room=event_room(int(payload["eventId"])), namespace=NAMESPACE)
 
-    def mark(self, event_id: int, round_number: int) -> None:
-        self._dirty.add((event_id, round_number))
-        self._wake.set()
+    def local_watchers(self, event_id: int) -> int:
+        """Leaderboard sockets of the event on this instance."""
+        rooms = self._sio.manager.rooms.get(NAMESPACE, {})
+        return sum(len(rooms.get(room, ())) for room in (public_room(event_id), staff_room(event_id)))
 
-    async def _emit_to_both(self, name: str, payload: dict[str, Any], event_id: int) -> None:
-        await self._sio.emit(name, payload, room=public_room(event_id), namespace=NAMESPACE)
-        await self._sio.emit(name, payload, room=staff_room(event_id), namespace=NAMESPACE)
+    def _emit_interval(self, key: tuple[int, int]) -> float:
+        return self._busy_interval if self.local_watchers(key[0]) >= self._busy_room else self._interval
 
-    def start(self) -> None:
-        self._background.start()
-
-    async def stop(self) -> None:
-        await self._background.stop()
-
-    async def _run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            await _first_of(self._wake, stopping)
-            if stopping.is_set():
-                return
-            self._wake.clear()
-            dirty, self._dirty = self._dirty, set()
-            for event_id, round_number in sorted(dirty):
-                try:
-                    await self._emit_leaderboard(event_id, round_number)
-                except Exception:
-                    log.exception("leaderboard_emit_failed", event_id=event_id, round=round_number)
-            await pause(stopping, self._interval)  # the coalescing window
-
-    async def _emit_leaderboard(self, event_id: int, round_number: int) -> None:
-        async with unit_of_work(self._runtime.sessionmaker) as session:
-            context = await vote_context(session=session, runtime=self._runtime, event_id=event_id)
-            if context is None or round_number not in context.rounds:
-                return
-            board = await voting_service.standings(
-                session=session, runtime=self._runtime, context=context, number=round_number
-            )
-        body = board.model_dump(mode="json", by_alias=True)
-        await self._sio.emit("leaderboard", body, room=staff_room(event_id), namespace=NAMESPACE)
-        if voting_service.may_see_leaderboard(context, round_number, None, utcnow()):
-            await self._sio.emit("leaderboard", body, room=public_room(event_id), namespace=NAMESPACE)
-
-
-async def _first_of(*events: asyncio.Event) -> None:
-    """Wait until one of `events` is set."""
-    waiters = [asyncio.create_task(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    async def _emit_leaderboard(self, key: tuple[int, int]) -> None:
+        event_id, round_number = key
+        if self.local_watchers(event_id) == 0:
+            return
+        board = await self._boards.current(event_id, round_number)
+        context = await vote_context(session=None, runtime=self._runtime, event_id=event_id)
+        if board is None or context is None:
+            return
+        public = voting_service.may_see_leaderboard(context, round_number, None, utcnow())
+        rooms = [staff_room(event_id), public_room(event_id)] if public else staff_room(event_id)
+        # this instance's sockets only: every instance was told through the bus and emits for itself
+        await self._sio.emit("leaderboard", board, room=rooms, namespace=NAMESPACE, ignore_queue=True)

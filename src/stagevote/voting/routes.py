@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from stagevote.attendees import service as attendees_service
 from stagevote.auth.dependencies import OptionalPrincipal
 from stagevote.core.errors import Unauthorized
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.voting import service
+from stagevote.voting import board_cache, service
 from stagevote.voting.schemas import LeaderboardRead, VoteRead, VoteRequest
 
 router = APIRouter(tags=["voting"])
@@ -55,14 +55,36 @@ async def vote(
     return VoteRead.model_validate(outcome.vote)
 
 
-@router.get("/events/{event_id}/leaderboard", response_model=LeaderboardRead)
+@router.get(
+    "/events/{event_id}/leaderboard",
+    response_model=LeaderboardRead,
+    responses={304: {"description": "`If-None-Match` names the standings this would show again"}},
+)
 async def leaderboard(
     event_id: int,
     principal: OptionalPrincipal,
     session: SessionDep,
     runtime: RuntimeDep,
     round_: Annotated[int | None, Query(alias="round", ge=1, description="Default: the current round")] = None,
-) -> LeaderboardRead:
-    return await service.leaderboard(
-        session=session, runtime=runtime, event_id=event_id, round_number=round_, principal=principal
-    )
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The standings. What the public may see is served from a one-second copy with `Cache-Control:
+    public, max-age=1` and a weak `ETag` (304 to `If-None-Match`), so a CDN or nginx can absorb
+    thousands of polling phones; an admin's view (it may show hidden boards) is `private, no-store`."""
+    admin = principal is not None and principal.is_admin
+    cached = None if admin else board_cache.get(runtime, event_id, round_)
+    if cached is None:
+        board = await service.leaderboard(
+            session=session, runtime=runtime, event_id=event_id, round_number=round_, principal=principal
+        )
+        if admin:
+            return Response(
+                board.model_dump_json(by_alias=True),
+                media_type="application/json",
+                headers={"Cache-Control": "private, no-store"},
+            )
+        cached = board_cache.put(runtime, event_id, round_, board)
+    headers = {"Cache-Control": f"public, max-age={int(board_cache.TTL_SECONDS)}", "ETag": cached.etag}
+    if board_cache.matches(if_none_match, cached.etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(cached.body, media_type="application/json", headers=headers)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
 from stagevote.auth.principal import Principal
-from stagevote.core.db import after_commit, utcnow
+from stagevote.core.db import after_commit, unit_of_work, utcnow
 from stagevote.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.core.tally import RECENT_SECONDS
@@ -31,6 +31,7 @@ from stagevote.voting.repository import VoteRepository
 from stagevote.voting.schemas import LeaderboardRead, Standing
 
 VOTES_CHANGED = "votes.changed"  # in-process signal: {eventId, round}
+BOARD_CHANGED = "live.board"  # bus, from the live stream: {eventId, round} moved, on some instance
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,15 @@ def may_see_leaderboard(context: VoteContext, number: int, principal: Principal 
 
 async def leaderboard(
     *,
-    session: AsyncSession,
+    session: AsyncSession | None,
     runtime: Runtime,
     event_id: int,
     round_number: int | None,
     principal: Principal | None,
 ) -> LeaderboardRead:
     """The standings of a round (the current one by default): 404 unknown or draft event, 422 unknown
-    round, 403 when `leaderboardVisibility` keeps it from this caller for now."""
+    round, 403 when `leaderboardVisibility` keeps it from this caller for now. Without a session (the
+    live stream) it opens a unit of work only on a miss of the event copy or of the tally."""
     context = await vote_context(session=session, runtime=runtime, event_id=event_id)
     admin = principal is not None and principal.is_admin
     if context is None or (context.event.status == EventStatus.DRAFT.value and not admin):
@@ -192,20 +194,20 @@ async def leaderboard(
     return await standings(session=session, runtime=runtime, context=context, number=number)
 
 
-async def standings(*, session: AsyncSession, runtime: Runtime, context: VoteContext, number: int) -> LeaderboardRead:
-    """The tally from the cache, seeded from the votes table when the cache does not have it."""
+async def standings(
+    *, session: AsyncSession | None, runtime: Runtime, context: VoteContext, number: int
+) -> LeaderboardRead:
+    """The tally from the cache, seeded from the votes table when the cache does not have it (in a unit
+    of work of its own when no session is given)."""
     key = tally_key(context.event_id, number)
     cached = await runtime.tally.read(key)
-    if cached is None:
-        since = utcnow() - dt.timedelta(seconds=RECENT_SECONDS)
-        counts, recent = await VoteRepository(session).counts(
-            event_id=context.event_id, round_number=number, recent_since=since
-        )
-        await runtime.tally.seed(
-            key, {str(a): c for a, c in counts.items()}, counted_markers=[_marker(v, a) for v, a in recent]
-        )
-    else:
+    if cached is not None:
         counts = {int(a): c for a, c in cached.items()}
+    elif session is not None:
+        counts = await _seed_tally(session, runtime, key, context.event_id, number)
+    else:
+        async with unit_of_work(runtime.sessionmaker) as own:
+            counts = await _seed_tally(own, runtime, key, context.event_id, number)
     names = {p.artist_id: p.name for p in context.performers.values()}
     rows = [(p.artist_id, p.name, counts.get(p.artist_id, 0)) for p in context.candidates(number)]
     rows.sort(key=lambda row: (-row[2], row[1].lower(), row[0]))
@@ -220,3 +222,12 @@ async def standings(*, session: AsyncSession, runtime: Runtime, context: VoteCon
         standings=ranked,
         updated_at=utcnow(),
     )
+
+
+async def _seed_tally(session: AsyncSession, runtime: Runtime, key: str, event_id: int, number: int) -> dict[int, int]:
+    since = utcnow() - dt.timedelta(seconds=RECENT_SECONDS)
+    counts, recent = await VoteRepository(session).counts(event_id=event_id, round_number=number, recent_since=since)
+    await runtime.tally.seed(
+        key, {str(a): c for a, c in counts.items()}, counted_markers=[_marker(v, a) for v, a in recent]
+    )
+    return counts
