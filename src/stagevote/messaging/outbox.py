@@ -120,6 +120,7 @@ class Outbox:
         self._quiet.set()
         self._draining = False
         self._again = False
+        self._leasing = asyncio.Lock()  # one lease transaction at a time: the dispatcher holds one connection
 
     async def drain(self, stopping: asyncio.Event | None = None) -> int:
         """Dispatch until nothing more is due or may be handed out now; how many rows were handed out.
@@ -155,9 +156,9 @@ class Outbox:
             room = min(room, 2 * max(batch, runtime.settings.delivery_concurrency) - self.in_hand[channel])
         if room <= 0:
             return 0
-        now = utcnow()
         stuck = dt.timedelta(seconds=runtime.settings.delivery_sending_timeout_seconds)
-        async with unit_of_work(runtime.sessionmaker) as session:
+        async with self._leasing, unit_of_work(runtime.sessionmaker) as session:
+            now = utcnow()
             messages = MessageRepository(session)
             ahead = max(batch, round(per_second * AHEAD_SECONDS))
             room = min(room, ahead - await messages.leased_count(channel=channel, now=now))
