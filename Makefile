@@ -46,3 +46,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-outbox
+bench-outbox: install
+	$(BIN)/python bench/outbox_flood.py

@@ -195,7 +195,7 @@ class FakeTwilio:
             return web.json_response(
                 scripted.body or {"code": 20500, "status": scripted.status}, status=scripted.status
             )
-        found = [m for m in reversed(self.created) if _listed(m, query)]
+        found = [m for m in reversed(self.created) if kept_by_filters(m, query)]
         size, page = int(query.get("PageSize", 50)), int(query.get("Page", 0))
         items = found[page * size : (page + 1) * size]
         following = None
@@ -209,7 +209,7 @@ class FakeTwilio:
         return [form for form in self.received if form["To"] == number]
 
 
-def _listed(message: dict[str, Any], query: dict[str, str]) -> bool:
+def kept_by_filters(message: dict[str, Any], query: dict[str, str]) -> bool:
     """Whether Twilio's list filters keep `message` (`DateSent` filters compare its sent time, by day or moment)."""
     if "To" in query and message["to"] != query["To"]:
         return False
