@@ -170,7 +170,7 @@ async def test_codes_and_replies_go_out_before_a_broadcast_waiting_its_turn(
     nudges = [await add_message(runtime, to=f"+1303555{n:04d}", message_type="NUDGE") for n in range(30)]
     code = await add_message(runtime, to="+12025550188", message_type="CONFIRM", body="Your code is 123456")
     assert await outbox.sweep(runtime) == 5
-    [first] = handed.batches
+    first = handed.batches[0]  # (the drain that follows the batch may have handed out the next one)
     assert first[0] == code and set(first[1:]) <= set(nudges)
     runtime.settings.sms_per_second = 100_000  # the rest at once
     await settle(runtime)
