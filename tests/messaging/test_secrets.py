@@ -57,20 +57,33 @@ async def history_text(client: AsyncClient, event_id: int, headers: dict[str, st
     return answer.text
 
 
+async def no_dispatch(self: outbox.Outbox) -> int:
+    return 0
+
+
 async def test_a_confirmation_code_goes_to_the_phone_and_is_stored_nowhere_in_clear(
-    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
+    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event = await make_event(client, admin)
     phone = new_phone()
-    attendee_id = ok(await web_join(client, event["id"], phone), 202)["attendeeId"]
+    with monkeypatch.context() as held:  # the message waits for its turn: what is stored meanwhile?
+        held.setattr(outbox.Outbox, "dispatch", no_dispatch)
+        attendee_id = ok(await web_join(client, event["id"], phone), 202)["attendeeId"]
+        await settle(runtime)
+        [waiting] = await stored_rows(runtime)
+        waiting_history = await history_text(client, event["id"], admin.headers)
+    assert waiting.status == "queued"
+    await outbox.sweep(runtime)
     await settle(runtime)
     [form] = twilio.received
     code = CODE.search(form["Body"])
     assert code is not None  # the provider got the real text
 
     [row] = await stored_rows(runtime)
-    assert code.group() not in row.body and sealing.CODE_MARK in row.body
-    assert row.sealed_body is not None and code.group() not in row.sealed_body
+    for kept in (waiting, row):
+        assert code.group() not in kept.body and sealing.CODE_MARK in kept.body
+        assert kept.sealed_body is not None and code.group() not in kept.sealed_body
+    assert code.group() not in waiting_history and "[code]" in waiting_history
     for headers in (admin.headers, await read_only_key(client, admin)):
         shown = await history_text(client, event["id"], headers)
         assert code.group() not in shown and "[code]" in shown
@@ -80,22 +93,23 @@ async def test_a_confirmation_code_goes_to_the_phone_and_is_stored_nowhere_in_cl
 
 
 async def test_ballot_links_go_to_the_phones_and_are_stored_nowhere_in_clear(
-    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio
+    client: AsyncClient, runtime: Runtime, admin: Actor, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stage = await build_stage(client, runtime, admin)
     ballots = [await stage.ballot() for _ in range(3)]
-    answer = ok(
-        await client.post(
-            f"/events/{stage.event_id}/messages", json={"channel": "sms", "messageType": "NUDGE"}, headers=admin.headers
-        ),
-        202,
-    )
-    assert answer["queued"] == len(ballots)
+    nudge = {"channel": "sms", "messageType": "NUDGE"}
+    with monkeypatch.context() as held:  # the messages wait for their turn: what is stored meanwhile?
+        held.setattr(outbox.Outbox, "dispatch", no_dispatch)
+        answer = ok(await client.post(f"/events/{stage.event_id}/messages", json=nudge, headers=admin.headers), 202)
+        await settle(runtime)
+        waiting = await stored_rows(runtime)
+    assert answer["queued"] == len(ballots) and {row.status for row in waiting} == {"queued"}
+    await outbox.sweep(runtime)
     await settle(runtime)
 
     tokens = [TOKEN.search(form["Body"]) for form in twilio.received]
     assert len(tokens) == len(ballots) and all(tokens)
-    for row in await stored_rows(runtime):
+    for row in [*waiting, *await stored_rows(runtime)]:
         assert "eyJ" not in row.body and "/b/[token]" in row.body
         assert row.sealed_body is not None and "eyJ" not in row.sealed_body
     shown = await history_text(client, stage.event_id, await read_only_key(client, admin))
