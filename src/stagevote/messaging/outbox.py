@@ -429,6 +429,10 @@ class Sweeper(Background):
             if not box.wake.is_set():
                 await _first(stopping, box.wake, self.interval_seconds)
 
+    def start(self) -> None:
+        outbox_of(self.runtime).closing = False  # (started again after a stop)
+        super().start()
+
     async def stop(self) -> None:
         box = outbox_of(self.runtime)
         box.closing = True
