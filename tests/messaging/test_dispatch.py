@@ -204,3 +204,21 @@ async def test_stopping_lets_deliveries_under_way_finish_and_starts_no_new_one(
             assert row.status == ("sent" if row.recipient in got else "queued"), (row.recipient, row.status)
     finally:
         await _empty_everything(settings)
+
+
+async def test_a_handed_out_batch_never_waits_for_the_rate_limiter(
+    runtime: Runtime, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the dispatcher took the permits when it handed the rows out; a task waiting for them again would sit
+    # read-but-unacknowledged on Redis streams until the idle timeout hands it to another worker
+    monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
+    lease = utcnow() + outbox.LEASE
+    ids = [await add_message(runtime, to=f"+1303555{n:04d}", leased_until=lease) for n in range(3)]
+
+    async def exhausted(per_second: float, *identifiers: str) -> None:
+        await asyncio.Event().wait()  # no permit, ever
+
+    monkeypatch.setattr(runtime.limiter, "acquire", exhausted)
+    await runtime.queue.enqueue(outbox.DELIVER, ids, "sms")
+    await settle(runtime, seconds=10)
+    assert len(twilio.received) == 3
