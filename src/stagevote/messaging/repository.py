@@ -217,22 +217,21 @@ class MessageRepository(Repository[Message]):
         )
 
     async def add_many_unless_duplicate(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert many rows, a multi-row INSERT per `BULK_CHUNK`; the ids of those inserted.
+        """Insert many rows, `BULK_CHUNK` a statement; the ids of those inserted.
 
         A row whose `dedupe_key` is taken is left out by the database (`ON CONFLICT DO NOTHING`), so a
         concurrent writer of the same keys (another instance, a retried request) inserts each once.
+        One statement executed with many parameter sets (SQLAlchemy's "insertmanyvalues": multi-row
+        INSERTs from one cached compilation), not a statement compiled afresh around each chunk's values:
+        a 20,000-row broadcast costs the event loop a fraction of the time.
         """
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Message.id)
         ids: list[int] = []
         for start in range(0, len(rows), BULK_CHUNK):
-            statement = (
-                insert(Message)
-                .values(list(rows[start : start + BULK_CHUNK]))
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(Message.id)
-            )
-            ids.extend(int(i) for i in (await self.session.scalars(statement)).all())
+            result = await self.session.execute(statement, list(rows[start : start + BULK_CHUNK]))
+            ids.extend(int(i) for i in result.scalars().all())
         return sorted(ids)
 
     async def page_for_event(
