@@ -92,6 +92,12 @@ def connections(runtime: Runtime) -> Iterator[Connections]:
     event.remove(pool, "checkin", checkin)
 
 
+@pytest.fixture
+def no_background_sweeper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the test sweeps (commits still wake the dispatcher): set up before the app starts."""
+    monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
+
+
 async def add_fans(runtime: Runtime, event_id: int, count: int) -> list[str]:
     phones = [f"+1303555{n:04d}" for n in range(count)]
     async with unit_of_work(runtime.sessionmaker) as session:
@@ -162,10 +168,10 @@ async def test_rows_waiting_behind_the_rate_limit_are_never_taken_for_lost(
     assert max(sending) <= CONCURRENCY and max(unclaimed) <= 20, (sending, unclaimed)
 
 
+@pytest.mark.usefixtures("no_background_sweeper")
 async def test_codes_and_replies_go_out_before_a_broadcast_waiting_its_turn(
-    runtime: Runtime, twilio: FakeTwilio, handed: Handed, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, twilio: FakeTwilio, handed: Handed
 ) -> None:
-    monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
     runtime.settings.sms_per_second = 5
     nudges = [await add_message(runtime, to=f"+1303555{n:04d}", message_type="NUDGE") for n in range(30)]
     code = await add_message(runtime, to="+12025550188", message_type="CONFIRM", body="Your code is 123456")
@@ -206,12 +212,12 @@ async def test_stopping_lets_deliveries_under_way_finish_and_starts_no_new_one(
         await _empty_everything(settings)
 
 
+@pytest.mark.usefixtures("no_background_sweeper")
 async def test_a_handed_out_batch_never_waits_for_the_rate_limiter(
     runtime: Runtime, twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the dispatcher took the permits when it handed the rows out; a task waiting for them again would sit
     # read-but-unacknowledged on Redis streams until the idle timeout hands it to another worker
-    monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
     lease = utcnow() + outbox.LEASE
     ids = [await add_message(runtime, to=f"+1303555{n:04d}", leased_until=lease) for n in range(3)]
 
