@@ -67,3 +67,7 @@ chromium:
 	@test -x $(CHROMIUM) || { echo "== installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || echo "chromium could not be installed (apt-get as root): the browser tests will skip"; }
+
+.PHONY: bench-outbox
+bench-outbox: install
+	$(BIN)/python bench/outbox_flood.py

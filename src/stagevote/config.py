@@ -118,9 +118,12 @@ class Settings(BaseSettings):
     sms_per_second: float = Field(default=10.0, gt=0, description="most SMS handed to the provider per second")
     email_per_second: float = Field(default=20.0, gt=0, description="most e-mails handed to the provider per second")
     delivery_sending_timeout_seconds: float = Field(
-        default=120, gt=0, description="a message still 'sending' after this is sent again (its worker died)"
+        default=120, gt=0, description="a message 'sending' this long is checked with the provider (its worker died)"
     )
     delivery_max_attempts: int = Field(default=6, ge=1, description="tries before a message is marked failed")
+    delivery_concurrency: int = Field(
+        default=8, ge=1, description="most messages one process hands to providers at once (each holds a connection)"
+    )
     recap_storage: str = f"file://{DEFAULT_DATA_DIR}/recaps"
     recap_public_url: str | None = Field(
         default=None,

@@ -3,7 +3,9 @@
 It consumes the queue of `BROKER_URL` (Redis streams or RabbitMQ), acknowledging a task once it
 ran; the outbox sweeper and the round clock run beside it. Several workers may run at once: the
 outbox claims rows with conditional updates and both clocks lock their rows with SKIP LOCKED.
-SIGTERM or SIGINT stops it gracefully (tasks under way finish first, up to 20 s).
+SIGTERM or SIGINT stops it gracefully: the dispatcher stops, the deliveries under way finish and record
+their outcome (up to `outbox.DRAIN_SECONDS`), batches not begun are left to their leases, then the
+receiver gets the rest of its 20 s.
 """
 
 from __future__ import annotations

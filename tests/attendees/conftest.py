@@ -13,6 +13,7 @@ from sqlalchemy import select
 from stagevote.attendees.models import Attendee, PhoneOptOut
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
+from stagevote.messaging import service as messaging_service
 from stagevote.messaging.models import Message
 from tests.conftest import Actor
 from tests.factories import event_body
@@ -56,12 +57,16 @@ async def make_event(
 
 
 async def messages(runtime: Runtime, **where: Any) -> list[Message]:
-    """The `messages` rows matching `where` (column=value), oldest first."""
+    """The `messages` rows matching `where` (column=value), oldest first, each `body` the text as sent
+    (stored bodies have their codes and ballot links redacted: tests/messaging/test_secrets.py)."""
     async with unit_of_work(runtime.sessionmaker) as session:
         statement = select(Message).order_by(Message.id)
         for name, value in where.items():
             statement = statement.where(getattr(Message, name) == value)
-        return list((await session.scalars(statement)).all())
+        rows = list((await session.scalars(statement)).all())
+    for row in rows:
+        row.body = messaging_service.text_as_sent(runtime, row)
+    return rows
 
 
 async def attendee_row(runtime: Runtime, attendee_id: int) -> Attendee:

@@ -101,7 +101,7 @@ async def test_erasure_keeps_the_votes_counted_and_a_stop_as_a_keyed_hash(
     assert export["attendee"]["erasedAt"] is not None and export["attendee"]["optedOut"] is True
     assert len(export["votes"]) == 1 and export["inboundMessages"] == []
     assert export["messages"] and all(m["body"] == "" and m["recipient"] is None for m in export["messages"])
-    assert all(t.body == "" and t.reply == "" for t in await texts_from(runtime, ""))
+    assert all(t.body == "" and t.reply == "" and t.sealed_reply is None for t in await texts_from(runtime, ""))
     assert await texts_from(runtime, phone.number) == []
     assert len(await texts_from(runtime, other.number)) == 3  # another fan's texts stay
 
@@ -113,6 +113,8 @@ async def test_erasure_keeps_the_votes_counted_and_a_stop_as_a_keyed_hash(
     ).text
     assert phone.number not in people and f"\r\n{attendee_id},,," in people
     assert all(m.recipient != phone.number for m in await messages(runtime))
+    erased = [m for m in await messages(runtime) if m.attendee_id == attendee_id]
+    assert erased and all(m.sealed_body is None for m in erased)  # the text as sent is gone too, not only its redaction
 
     clear, hashed = await opt_outs(runtime)
     assert phone.number not in clear and digest(runtime, phone.number) in hashed  # no number kept in clear

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import email
 import email.policy
+import email.utils
 import itertools
 import ssl
 import subprocess
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
@@ -74,9 +76,22 @@ def _peer_port(request: web.Request) -> int:
     return int(peer[1]) if peer else 0
 
 
+def rfc2822(moment: dt.datetime) -> str:
+    """A timestamp as Twilio writes one: "Thu, 30 Jul 2015 20:12:31 +0000"."""
+    return moment.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+def _listed_since(value: str) -> dt.datetime:
+    """A `DateSent` filter value: a day (`2015-07-30`) or, as twilio-python writes it, a moment."""
+    if len(value) == 10:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 @dataclass
 class FakeTwilio:
-    """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json`: checks basic auth and the form like Twilio does."""
+    """Twilio's `…/Accounts/{sid}/Messages.json`: POST creates a message, GET lists them (filters `To`, `From`,
+    `DateSent`, `DateSent>`, `DateSent<`; `PageSize`, `Page`, `next_page_uri`), both with basic auth checked."""
 
     port: int = 0
     received: list[dict[str, str]] = field(default_factory=list)
@@ -84,6 +99,11 @@ class FakeTwilio:
     connections: list[int] = field(default_factory=list)  # the client's port of each request
     unsubscribed: set[str] = field(default_factory=set)  # numbers that texted STOP to our sender: 21610
     scripted: deque[Answer] = field(default_factory=deque)
+    created: list[dict[str, Any]] = field(default_factory=list)  # the message resources, oldest first
+    lookups: list[dict[str, str]] = field(default_factory=list)  # the query of each list request
+    scripted_lookups: deque[Answer] = field(default_factory=deque)
+    in_flight: int = 0  # POSTs being answered right now
+    most_in_flight: int = 0
     _sids: Any = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -95,9 +115,24 @@ class FakeTwilio:
         body = None if code is None else {"code": code, "message": f"error {code}", "status": status}
         self.scripted.extend(Answer(status, body, delay) for _ in range(times))
 
-    async def messages(self, request: web.Request) -> web.Response:  # noqa: PLR0911  (one answer per case)
-        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        if request.match_info["sid"] != ACCOUNT_SID or request.headers.get("Authorization") != expected:
+    def take_then_stall(self, seconds: float, *, times: int = 1) -> None:
+        """The next `times` messages are created, and their answers take `seconds` (the caller's read times out)."""
+        self.scripted.extend(Answer(299, None, seconds) for _ in range(times))
+
+    def have(self, to: str, body: str, *, at: dt.datetime | None = None) -> str:
+        """A message Twilio has already (created at `at`, now by default), as if sent by a request we lost."""
+        return self._create({"To": to, "Body": body, "From": OUR_NUMBER}, at=at)["sid"]
+
+    async def messages(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._messages(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _messages(self, request: web.Request) -> web.Response:  # noqa: PLR0911  (one answer per case)
+        if not self._authenticated(request):
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.received.append(form)
@@ -105,6 +140,10 @@ class FakeTwilio:
         self.connections.append(_peer_port(request))
         if self.scripted:
             scripted = self.scripted.popleft()
+            if scripted.status == 299:  # taken, then the answer stalls
+                created = self._create(form)
+                await asyncio.sleep(scripted.delay)
+                return web.json_response(created, status=201)
             await asyncio.sleep(scripted.delay)
             if scripted.status < 300:
                 return self._created(form)
@@ -128,14 +167,63 @@ class FakeTwilio:
         return self._created(form)
 
     def _created(self, form: dict[str, str]) -> web.Response:
-        sid = f"SM{next(self._sids):032x}"
+        return web.json_response(self._create(form), status=201)
+
+    def _create(self, form: dict[str, str], *, at: dt.datetime | None = None) -> dict[str, Any]:
+        moment = rfc2822(at or dt.datetime.now(dt.UTC))
+        resource = {
+            "sid": f"SM{next(self._sids):032x}", "account_sid": ACCOUNT_SID, "to": form["To"],
+            "from": form.get("From"), "body": form["Body"], "status": "sent", "direction": "outbound-api",
+            "date_created": moment, "date_sent": moment,
+        }  # fmt: skip
+        self.created.append(resource)
+        return {**resource, "status": "queued"}
+
+    def _authenticated(self, request: web.Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        return request.match_info["sid"] == ACCOUNT_SID and request.headers.get("Authorization") == expected
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """`GET …/Messages.json`: the account's messages, most recent first, filtered and paged like Twilio's."""
+        if not self._authenticated(request):
+            return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
+        query = dict(request.query)
+        self.lookups.append(query)
+        if self.scripted_lookups:
+            scripted = self.scripted_lookups.popleft()
+            await asyncio.sleep(scripted.delay)
+            return web.json_response(
+                scripted.body or {"code": 20500, "status": scripted.status}, status=scripted.status
+            )
+        found = [m for m in reversed(self.created) if kept_by_filters(m, query)]
+        size, page = int(query.get("PageSize", 50)), int(query.get("Page", 0))
+        items = found[page * size : (page + 1) * size]
+        following = None
+        if (page + 1) * size < len(found):
+            following = f"{request.path}?{urlencode({**query, 'Page': page + 1, 'PageSize': size})}"
         return web.json_response(
-            {"sid": sid, "account_sid": ACCOUNT_SID, "to": form["To"], "body": form["Body"], "status": "queued"},
-            status=201,
+            {"messages": items, "page": page, "page_size": size, "next_page_uri": following, "uri": request.path_qs}
         )
 
     def to(self, number: str) -> list[dict[str, str]]:
         return [form for form in self.received if form["To"] == number]
+
+
+def kept_by_filters(message: dict[str, Any], query: dict[str, str]) -> bool:
+    """Whether Twilio's list filters keep `message` (`DateSent` filters compare its sent time, by day or moment)."""
+    if "To" in query and message["to"] != query["To"]:
+        return False
+    if "From" in query and message["from"] != query["From"]:
+        return False
+    sent = email.utils.parsedate_to_datetime(message["date_sent"]) if message["date_sent"] else None
+    for name, keep in (
+        ("DateSent", lambda since: sent is not None and sent.date() == since.date()),
+        ("DateSent>", lambda since: sent is not None and sent >= since),
+        ("DateSent<", lambda since: sent is not None and sent <= since),
+    ):
+        if name in query and not keep(_listed_since(query[name])):
+            return False
+    return True
 
 
 @pytest.fixture
@@ -143,6 +231,7 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
     fake = FakeTwilio()
     app = web.Application()
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages)
+    app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", fake.list_messages)
     runner, fake.port = await _serve(app)
     try:
         yield fake
@@ -384,16 +473,13 @@ async def smtp_server(certificate: Certificate) -> AsyncIterator[StartSmtp]:
 # --- rows and the queue ---------------------------------------------------------------------------------
 
 
-async def settle(runtime: Runtime, *, rounds: int = 50) -> None:
-    """Wait until the in-process queue has run every task, including tasks those tasks enqueued."""
+async def settle(runtime: Runtime, *, seconds: float = 120) -> None:
+    """Wait until the in-process queue has run every task, including tasks those tasks enqueued (the
+    dispatcher's drains and the deliveries they hand out)."""
     broker = runtime.queue.broker
     assert isinstance(broker, InMemoryBroker), "the tests run the queue in process (memory://)"
-    for _ in range(rounds):
-        await broker.wait_all()
-        await asyncio.sleep(0)  # let after-commit hooks of finished tasks hand over what they enqueue
-        if not broker._running_tasks:
-            return
-    raise AssertionError("the queue did not settle")
+    await asyncio.wait_for(broker.wait_all(), timeout=seconds)
+    assert not broker._running_tasks
 
 
 async def add_message(
@@ -409,6 +495,8 @@ async def add_message(
     next_attempt_at: dt.datetime | None = None,
     attendee_id: int | None = None,
     event_id: int | None = None,
+    leased_until: dt.datetime | None = None,
+    message_type: str = "CUSTOM",
 ) -> int:
     """Write a `messages` row as it would stand after `age` (its `updated_at`), and enqueue nothing."""
     written = utcnow() - age
@@ -417,13 +505,14 @@ async def add_message(
             attendee_id=attendee_id,
             event_id=event_id,
             channel=channel,
-            message_type="CUSTOM",
+            message_type=message_type,
             status=status,
             recipient=to,
             subject=subject,
             body=body,
             attempts=attempts,
             next_attempt_at=next_attempt_at,
+            leased_until=leased_until,
             created_at=written,
             updated_at=written,
         )

@@ -1,16 +1,20 @@
 """The task queue: taskiq, one task code, the broker chosen by `BROKER_URL`.
 
-- `memory://` (the embedded default): tasks run in this process, as asyncio tasks.
+- `memory://` (the embedded default): tasks run in this process, as asyncio tasks (`wait_all` waits for
+  them, and for the tasks they enqueue).
 - `redis://…` / `rediss://…`: Redis streams with a consumer group (a task a dead worker had taken is
   handed to another after `idle_timeout`); `stagevote worker` consumes.
 - `amqp://…`: RabbitMQ (aio-pika); `stagevote worker` consumes.
 - SQS: taskiq has community brokers for SQS; see the README for the deployment note.
 Delivery is at least once whatever the broker: every task must be safe to run twice (the outbox
-claims its row with a conditional update, so a second run finds nothing to do).
+claims its row with a conditional update, so a second run finds nothing to do). A task should not wait
+long: Redis streams hand a task read but unacknowledged for `idle_timeout` to another worker (the
+outbox waits for the providers' rate limits before it enqueues, never inside a task).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,10 +29,19 @@ from stagevote.config import ConfigurationError
 TaskFunction = Callable[..., Awaitable[None]]
 
 
+class InProcessBroker(InMemoryBroker):
+    """taskiq's in-memory broker, whose `wait_all` also waits for the tasks that tasks enqueue meanwhile."""
+
+    async def wait_all(self) -> None:
+        while self._running_tasks:
+            await asyncio.gather(*list(self._running_tasks), return_exceptions=True)
+            await asyncio.sleep(0)  # let finished tasks' callbacks leave the set
+
+
 def create_broker(url: str, *, queue_name: str) -> AsyncBroker:
     scheme = url.partition("://")[0].lower()
     if scheme == "memory":
-        return InMemoryBroker(await_inplace=False, max_async_tasks=100)
+        return InProcessBroker(await_inplace=False)
     if scheme in ("redis", "rediss"):
         return RedisStreamBroker(url, queue_name=queue_name, consumer_group_name=queue_name, idle_timeout=60_000)
     if scheme in ("amqp", "amqps"):

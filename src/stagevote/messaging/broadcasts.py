@@ -13,6 +13,8 @@ pre-registered list before the doors open; an archived one is done with its fans
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +32,7 @@ from stagevote.core.errors import Conflict, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, EventStatus, RoundStatus
-from stagevote.messaging import outbox
+from stagevote.messaging import outbox, sealing
 from stagevote.messaging.models import Message
 from stagevote.messaging.repository import MessageRepository
 from stagevote.messaging.schemas import BroadcastRequest
@@ -44,6 +46,8 @@ STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed")
 # the attempt ended, and the provider took the message (and did not report it lost later)
 REACHED = ("sent", "delivered")
 ENDED = ("sent", "delivered", "undelivered", "failed")
+# per-attendee work between two yields to the event loop (~10 ms: a ballot token and a sealing each)
+YIELD_EVERY = 200
 
 # --- queueing to many ------------------------------------------------------------------------------
 
@@ -95,28 +99,39 @@ async def queue_many(
     An attendee `reach` would leave out is left out here too.
     """
     now = utcnow()
-    rows = [
-        {
-            "attendee_id": m.attendee.id,
-            "event_id": m.attendee.event_id,
-            "channel": channel,
-            "message_type": message_type,
-            "status": "queued",
-            "recipient": address_of(m.attendee, channel),
-            "subject": m.subject if channel == "email" else None,
-            "body": m.body,
-            "dedupe_key": m.dedupe_key,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for m in messages
-        if m.attendee.erased_at is None and not m.attendee.opted_out and address_of(m.attendee, channel)
-    ]
+    rows = []
+    for n, m in enumerate(messages, start=1):
+        if m.attendee.erased_at is not None or m.attendee.opted_out or not address_of(m.attendee, channel):
+            continue
+        stored = sealing.seal(runtime.secret_key, m.body, message_type)
+        rows.append(
+            {
+                "attendee_id": m.attendee.id,
+                "event_id": m.attendee.event_id,
+                "channel": channel,
+                "message_type": message_type,
+                "status": "queued",
+                "recipient": address_of(m.attendee, channel),
+                "subject": m.subject if channel == "email" else None,
+                "body": stored.body,
+                "sealed_body": stored.sealed,
+                "dedupe_key": m.dedupe_key,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        await yield_now(n)
     ids = await MessageRepository(session).add_many_unless_duplicate(rows) if rows else []
     if ids:
-        outbox.enqueue_after_commit(session, runtime, ids)
+        outbox.deliver_after_commit(session, runtime)
     return ids
+
+
+async def yield_now(done: int, *, every: int = YIELD_EVERY) -> None:
+    """Let the event loop breathe every `every` items of a long loop (tokens, sealing): votes wait meanwhile."""
+    if done % every == 0:
+        await asyncio.sleep(0)
 
 
 # --- what results say ------------------------------------------------------------------------------
@@ -215,7 +230,8 @@ async def broadcast(
         results = await results_text(session=session, runtime=runtime, context=context, number=number, final=over)
     prefix = _key_prefix(event.id, idempotency_key)
     messages: list[Outgoing] = []
-    for attendee in reached.attendees:
+    for n, attendee in enumerate(reached.attendees, start=1):
+        await yield_now(n)
         language = attendees_service.language_of(attendee, event)
         if body is not None:
             said = body
@@ -240,7 +256,7 @@ async def broadcast(
 
 @dataclass(frozen=True)
 class History:
-    messages: Sequence[Message]
+    messages: Sequence[Shown]
     total: int
     counts: Mapping[tuple[str, str], int]
 
@@ -263,7 +279,34 @@ async def history(
     rows, total = await messages.page_for_event(
         event_id, message_type=message_type, status=status, channel=channel, limit=limit, offset=offset
     )
-    return History(rows, total, await messages.counts_by_status(event_id))
+    return History([_shown(m) for m in rows], total, await messages.counts_by_status(event_id))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A message as the history shows it: its body redacted (again: a row stored before texts were sealed
+    may still hold a token), never the sealed text."""
+
+    id: int
+    attendee_id: int | None
+    channel: str
+    message_type: str
+    status: str
+    sent_at: dt.datetime | None
+    recipient: str | None
+    body: str
+    subject: str | None
+    attempts: int
+    error: str | None
+    created_at: dt.datetime
+
+
+def _shown(message: Message) -> Shown:
+    return Shown(
+        message.id, message.attendee_id, message.channel, message.message_type, message.status, message.sent_at,
+        message.recipient, sealing.redact(message.body, message.message_type), message.subject, message.attempts,
+        message.error, message.created_at,
+    )  # fmt: skip
 
 
 def delivery_rate(by_status: Mapping[str, int]) -> float | None:

@@ -25,7 +25,7 @@ from stagevote.core.errors import Conflict, NotFound
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, EventStatus
-from stagevote.messaging.broadcasts import Outgoing, context_of, queue_many, reach, results_text
+from stagevote.messaging.broadcasts import Outgoing, context_of, queue_many, reach, results_text, yield_now
 from stagevote.messaging.repository import MessageRepository
 from stagevote.messaging.texts import text
 
@@ -55,7 +55,8 @@ async def _nudge(
     """NUDGE the attendees whose ballot counts and who have not voted in round `number`; how many now."""
     audience = await attendees_service.audience(session=session, event=event, who="not_voted", round_number=number)
     messages = []
-    for attendee in reach(audience, "sms").attendees:
+    for n, attendee in enumerate(reach(audience, "sms").attendees, start=1):
+        await yield_now(n)
         token = attendees_service.ballot_token_for(runtime=runtime, attendee=attendee, event=event)
         body = text(
             "nudge_open" if moment == "open" else "nudge_closing",

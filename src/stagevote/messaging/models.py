@@ -18,6 +18,7 @@ class Message(Base):
         Index("ix_messages_event_id_message_type", "event_id", "message_type"),
         Index("ix_messages_status_updated_at", "status", "updated_at"),
         Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_messages_status_leased_until", "status", "leased_until"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,13 +29,19 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued")
     recipient: Mapped[str | None] = mapped_column(String(255))
     subject: Mapped[str | None] = mapped_column(Text)
+    # with ballot tokens and codes redacted (`messaging.sealing`); the text as sent is `sealed_body`
     body: Mapped[str] = mapped_column(Text, default="")
+    # the text as sent, encrypted under a key derived from SECRET_KEY; None when `body` is that text
+    sealed_body: Mapped[str | None] = mapped_column(Text)
     # what made this message, when it must be made once only (e.g. "NUDGE:12:2:open:345")
     dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # queued: not to be handed out before (a retry's back-off); sending: when to ask the provider about it
     next_attempt_at: Mapped[dt.datetime | None]
+    # handed to a delivery (with its rate permit) until then; a lease that ran out unclaimed was lost
+    leased_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None]

@@ -1,11 +1,14 @@
 """Message providers: `console` logs the message; Twilio for SMS; SendGrid or SMTP for e-mail.
 
 Every provider raises `DeliveryError` when a message did not go out, saying whether trying again may
-help (`retryable`) and whether the recipient opted out at the carrier (`opted_out`, Twilio's 21610):
+help (`retryable`), whether it may have gone out after all (`unknown`) and whether the recipient opted
+out at the carrier (`opted_out`, Twilio's 21610):
 
-- Twilio and SendGrid (HTTP): no answer (connection refused, reset, timeout), a 5xx and a 429 are
+- Twilio and SendGrid (HTTP): no connection (refused, timed out connecting), a 5xx and a 429 are
   retryable; any other 4xx is permanent (bad number, bad credentials, refused content). Twilio's 21611
-  (the sender's queue is full) is retryable whatever its status.
+  (the sender's queue is full) is retryable whatever its status. A request sent whose answer was lost
+  (read timeout, connection dropped mid-answer, a success without an id) is `unknown`: the provider may
+  have taken it, so the outbox asks it (`find_sent`) before sending again instead of retrying blindly.
 - SMTP: no connection, a dropped one, a timeout and a 4xx reply (421, 450, 451, 452, 454) are
   retryable; a 5xx reply (550 no such mailbox, 535 bad credentials, 554) is permanent.
 - Missing or unusable configuration is permanent, and the error names the `STAGEVOTE_` variable.
@@ -23,12 +26,17 @@ SMTP (`STAGEVOTE_SMTP_URL`) opens a connection per message:
 - `smtps://[user:password@]host[:port]` (port 465 by default): TLS from the first byte.
 The server's certificate is verified against the system's trust store. User and password are
 percent-decoded (`%40` for an `@`). The `Message-ID` stagevote sets is the provider id of an e-mail.
+
+`find_sent(to, body, since)` asks the provider for the messages it has with this body for this recipient,
+created since `since`: their ids, newest first (the outbox leaves out those other rows hold already).
+Twilio answers from its message list; the console and e-mail providers cannot tell (an empty list).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import email.utils
 import secrets
 import socket
@@ -57,11 +65,20 @@ TWILIO_QUEUE_FULL = 21611  # the sender has too many messages queued at Twilio: 
 class DeliveryError(Exception):
     """The provider refused the message or could not be reached; the text says why."""
 
-    def __init__(self, reason: str, *, retryable: bool = False, opted_out: bool = False, code: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool = False,
+        opted_out: bool = False,
+        code: str | None = None,
+        unknown: bool = False,
+    ):
         super().__init__(reason)
-        self.retryable = retryable
+        self.retryable = retryable or unknown
         self.opted_out = opted_out
         self.code = code
+        self.unknown = unknown  # the request reached the provider and its answer was lost: it may have sent it
 
 
 SmsDeliveryError = DeliveryError  # the name the SMS-only first version used
@@ -89,16 +106,27 @@ async def close_http_clients() -> None:
         await client.aclose()
 
 
-async def _post(provider: str, setting: str, url: str, **request: Any) -> httpx.Response:
-    """POST through the shared client; no answer at all is a retryable DeliveryError."""
+# the request never left: sending it again cannot make a second message
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+async def _request(provider: str, setting: str, method: str, url: str, **request: Any) -> httpx.Response:
+    """A request through the shared client. No connection is a retryable DeliveryError; a request that went
+    out and got no answer (a read timeout, a connection dropped mid-answer) is an `unknown` one."""
     try:
-        return await http_client().post(url, timeout=HTTP_TIMEOUT, **request)
+        return await http_client().request(method, url, timeout=HTTP_TIMEOUT, **request)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise DeliveryError(f"{provider} cannot be called at {url!r}: check {setting} ({exc})") from exc
-    except httpx.TimeoutException as exc:
-        raise DeliveryError(f"{provider} did not answer in time: {exc!r}", retryable=True) from exc
-    except httpx.HTTPError as exc:
+    except _NOT_SENT as exc:
         raise DeliveryError(f"{provider} could not be reached: {exc!r}", retryable=True) from exc
+    except httpx.TimeoutException as exc:
+        raise DeliveryError(f"{provider} did not answer in time: {exc!r}", unknown=True) from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{provider} dropped the connection before answering: {exc!r}", unknown=True) from exc
+
+
+async def _post(provider: str, setting: str, url: str, **request: Any) -> httpx.Response:
+    return await _request(provider, setting, "POST", url, **request)
 
 
 def _retryable_status(status: int) -> bool:
@@ -121,6 +149,9 @@ class SmsProvider(Protocol):
     async def send(self, *, to: str, body: str) -> str | None:
         """Hand the message over; the provider's id of it, when the provider gives one."""
 
+    async def find_sent(self, *, to: str, body: str, since: dt.datetime) -> list[str]:
+        """The provider's ids of the messages it has with this body for `to`, created since `since`."""
+
 
 class ConsoleSmsProvider:
     """Development: the message goes to the log instead of a phone."""
@@ -128,6 +159,9 @@ class ConsoleSmsProvider:
     async def send(self, *, to: str, body: str) -> str | None:
         log.info("sms_console", to=to, body=body)
         return None
+
+    async def find_sent(self, *, to: str, body: str, since: dt.datetime) -> list[str]:
+        return []  # a log line: writing it again does no harm
 
 
 class TwilioSmsProvider:
@@ -158,10 +192,74 @@ class TwilioSmsProvider:
         answer = _json_object(response)
         if response.is_success:
             sid = _provider_id(answer.get("sid"))
-            if sid is None:  # it may well have been taken: trying again could send it twice
-                raise DeliveryError(f"Twilio answered {response.status_code} without a message sid")
+            if sid is None:  # it may well have been taken: ask Twilio before trying again
+                raise DeliveryError(f"Twilio answered {response.status_code} without a message sid", unknown=True)
             return sid
         raise _twilio_refusal(response.status_code, answer)
+
+    async def find_sent(self, *, to: str, body: str, since: dt.datetime) -> list[str]:
+        """Twilio's list of the messages to `to` sent since the day of `since` (`GET …/Messages.json?To=…&
+        DateSent>=…`, newest first), matched on the body and on a creation time no earlier than `since`
+        (less `CLOCK_SKEW`).
+
+        A failed look-up raises a retryable DeliveryError: the outbox asks again later rather than send
+        blindly. At most `LOOKUP_PAGES` pages of `LOOKUP_PAGE_SIZE` are read (a fan gets a few texts a day).
+        """
+        s = self.settings
+        if not s.twilio_account_sid or not s.twilio_auth_token:
+            raise DeliveryError("Twilio is not configured: set STAGEVOTE_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
+        auth = (s.twilio_account_sid, s.twilio_auth_token)
+        url: str | None = f"{s.twilio_api_url}/2010-04-01/Accounts/{s.twilio_account_sid}/Messages.json"
+        params: dict[str, Any] | None = {
+            "To": to, "DateSent>": since.astimezone(dt.UTC).date().isoformat(), "PageSize": LOOKUP_PAGE_SIZE,
+        }  # fmt: skip
+        found: list[str] = []
+        for _ in range(LOOKUP_PAGES):
+            if url is None:
+                break
+            response = await _request("Twilio", "STAGEVOTE_TWILIO_API_URL", "GET", url, params=params, auth=auth)
+            answer = _json_object(response)
+            if not response.is_success:
+                refusal = _twilio_refusal(response.status_code, answer)
+                raise DeliveryError(f"Twilio's message list could not be read: {refusal}", retryable=True)
+            listed = answer.get("messages")
+            for item in listed if isinstance(listed, list) else []:
+                sid = _matching_sid(item, body=body, since=since)
+                if sid is not None:
+                    found.append(sid)
+            following = answer.get("next_page_uri")
+            url = f"{s.twilio_api_url}{following}" if isinstance(following, str) and following else None
+            params = None  # the next page's URI carries them
+        return found
+
+
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_PAGES = 4
+CLOCK_SKEW = dt.timedelta(seconds=60)  # between our clock and Twilio's
+
+
+def _matching_sid(item: object, *, body: str, since: dt.datetime) -> str | None:
+    """The sid of a listed Twilio message that is ours: outbound, this body, created since `since`."""
+    if not isinstance(item, dict) or item.get("body") != body:
+        return None
+    direction = item.get("direction")
+    if isinstance(direction, str) and not direction.startswith("outbound"):
+        return None
+    created = _rfc2822(item.get("date_created")) or _rfc2822(item.get("date_sent"))
+    if created is None or created < since - CLOCK_SKEW:
+        return None
+    return _provider_id(item.get("sid"))
+
+
+def _rfc2822(value: object) -> dt.datetime | None:
+    """Twilio's timestamps ("Thu, 30 Jul 2015 20:12:31 +0000") as aware datetimes."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def _twilio_refusal(status: int, answer: dict[str, Any]) -> DeliveryError:
@@ -199,8 +297,16 @@ class EmailProvider(Protocol):
     async def send(self, *, to: str, subject: str, body: str) -> str | None:
         """Hand the e-mail over; the provider's id of it, when the provider gives one."""
 
+    async def find_sent(self, *, to: str, body: str, since: dt.datetime) -> list[str]:
+        """No e-mail provider here can tell what it took (an e-mail may, rarely, go out twice): []."""
 
-class ConsoleEmailProvider:
+
+class _CannotTell:
+    async def find_sent(self, *, to: str, body: str, since: dt.datetime) -> list[str]:
+        return []
+
+
+class ConsoleEmailProvider(_CannotTell):
     """Development: the e-mail goes to the log instead of a mailbox."""
 
     async def send(self, *, to: str, subject: str, body: str) -> str | None:
@@ -220,7 +326,7 @@ def _one_line(subject: str) -> str:
     return " ".join(subject.split())
 
 
-class SendGridEmailProvider:
+class SendGridEmailProvider(_CannotTell):
     """SendGrid's v3 API: `POST {api}/v3/mail/send`, a Bearer API key, JSON; 202 with the id in `X-Message-Id`."""
 
     def __init__(self, settings: Settings) -> None:
@@ -298,7 +404,7 @@ async def _ehlo_name() -> str:
     return _local_hostname
 
 
-class SmtpEmailProvider:
+class SmtpEmailProvider(_CannotTell):
     """Any SMTP server (`STAGEVOTE_SMTP_URL`), through aiosmtplib; a connection per message."""
 
     def __init__(self, settings: Settings) -> None:

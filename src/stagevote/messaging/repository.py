@@ -6,51 +6,23 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from stagevote.attendees.models import Attendee, PhoneOptOut
 from stagevote.core.repository import Repository
 from stagevote.events.models import Event, EventStatus, Round, RoundStatus
 from stagevote.messaging.models import Message
 
 # rows per multi-row INSERT: 12 bound parameters each, far below the limits of SQLite and asyncpg (32,766)
 BULK_CHUNK = 1000
+# messages to many (broadcasts, the fan journey): handed out after the transactional ones (codes, replies)
+BULK_TYPES = ("NUDGE", "RESULTS", "RECAP", "CUSTOM")
 
 
 class MessageRepository(Repository[Message]):
     model = Message
-
-    async def claim(self, message_id: int, *, status: str, claimed: str) -> Message | None:
-        """Move the message from `status` to `claimed` and count an attempt; None when it was not in `status`.
-
-        One conditional update, so of two deliveries of the same message only one gets it.
-        """
-        statement = (
-            update(Message)
-            .where(Message.id == message_id, Message.status == status)
-            .values(status=claimed, attempts=Message.attempts + 1)
-            .returning(Message)
-            .execution_options(populate_existing=True)
-        )
-        return await self.session.scalar(statement)
-
-    async def finish(
-        self,
-        message_id: int,
-        *,
-        claimed: str,
-        status: str,
-        provider_message_id: str | None,
-        error: str | None,
-        sent_at: dt.datetime | None,
-    ) -> None:
-        """Record how a delivery went, unless something moved the message on meanwhile."""
-        await self.session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.status == claimed)
-            .values(status=status, provider_message_id=provider_message_id, error=error, sent_at=sent_at)
-        )
 
     async def advance(self, provider_message_id: str, *, status: str, from_statuses: Collection[str]) -> int:
         """Move the provider's message to `status` if it is in one of `from_statuses`; how many rows moved."""
@@ -73,20 +45,133 @@ class MessageRepository(Repository[Message]):
         except IntegrityError:  # a concurrent writer took the key between the check and the insert
             return None
 
-    async def claim_for_delivery(self, message_id: int, *, now: dt.datetime) -> Message | None:
-        """`queued` → `sending`, counting the attempt; None when another run has it (or had it).
+    # --- the outbox's queries: lease what is due, claim it, record how it went ---------------------------
 
-        Whether a retry is due is the sweeper's business (it enqueues only due rows); a task that
-        runs anyway (a duplicate) sends what is queued.
+    async def lease_due(
+        self,
+        *,
+        channel: str,
+        now: dt.datetime,
+        stuck_before: dt.datetime,
+        lease_until: dt.datetime,
+        limit: int,
+    ) -> tuple[list[int], int]:
+        """Lease up to `limit` rows of `channel` that are due, transactional messages first, oldest first.
+
+        Due: `queued` and past any back-off, or `sending` and past its check time (a worker died, or the
+        provider's answer was lost); in both cases not under a lease, or under one that ran out (its task
+        was lost). Rows locked by another transaction are skipped (SKIP LOCKED), so two dispatchers lease
+        different rows. Returns the ids, and how many of them had a lease that ran out.
+        """
+        free = or_(Message.leased_until.is_(None), Message.leased_until <= now)
+        due = or_(
+            and_(Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
+            and_(
+                Message.status == "sending",
+                or_(
+                    and_(Message.next_attempt_at.is_(None), Message.updated_at < stuck_before),
+                    Message.next_attempt_at <= now,
+                ),
+            ),
+        )
+        bulk = case((Message.message_type.in_(BULK_TYPES), 1), else_=0)
+        rows = (
+            await self.session.execute(
+                select(Message.id, Message.leased_until)
+                .where(Message.channel == channel, free, due)
+                .order_by(bulk, Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        ids = [int(row[0]) for row in rows]
+        if ids:
+            await self.session.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(leased_until=lease_until, updated_at=Message.updated_at)  # keeps a send's start time
+            )
+        return ids, sum(1 for row in rows if row[1] is not None)
+
+    async def leased_count(self, *, channel: str, now: dt.datetime) -> int:
+        """Rows of `channel` handed to deliveries that have not claimed them yet (their lease still runs)."""
+        statement = select(func.count()).where(
+            Message.channel == channel, Message.status.in_(["queued", "sending"]), Message.leased_until > now
+        )
+        return int(await self.session.scalar(statement) or 0)
+
+    async def claim_for_delivery(self, message_id: int, *, now: dt.datetime) -> Message | None:
+        """A leased `queued` row → `sending`, counting the attempt; None when it is not (or no longer) that.
+
+        Only a row handed out by a dispatcher (leased, with its rate permit) is claimed: a stray duplicate
+        of an old task cannot send a row early, past its back-off or the rate limit. Two runs of one task
+        race on this update, and one wins.
         """
         statement = (
             update(Message)
-            .where(Message.id == message_id, Message.status == "queued")
-            .values(status="sending", attempts=Message.attempts + 1, next_attempt_at=None, updated_at=now)
+            .where(Message.id == message_id, Message.status == "queued", Message.leased_until.is_not(None))
+            .values(status="sending", attempts=Message.attempts + 1, next_attempt_at=None, leased_until=None,
+                    updated_at=now)
+            .returning(Message)
+            .execution_options(populate_existing=True)
+        )  # fmt: skip
+        return await self.session.scalar(statement)
+
+    async def claim_for_recovery(self, message_id: int, *, check_by: dt.datetime) -> Message | None:
+        """A leased `sending` row (its send may or may not have reached the provider) taken by this task.
+
+        The row stays `sending`, with the time its send began (`updated_at`), and is due again at `check_by`
+        should this task die too.
+        """
+        statement = (
+            update(Message)
+            .where(Message.id == message_id, Message.status == "sending", Message.leased_until.is_not(None))
+            .values(leased_until=None, next_attempt_at=check_by, updated_at=Message.updated_at)
             .returning(Message)
             .execution_options(populate_existing=True)
         )
         return await self.session.scalar(statement)
+
+    async def send_again(self, message_id: int, *, now: dt.datetime) -> bool:
+        """A `sending` row the provider does not have: a new attempt starts now."""
+        result = await self.session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == "sending")
+            .values(attempts=Message.attempts + 1, next_attempt_at=None, updated_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def unreachable(self, message_id: int) -> bool:
+        """Whether the message's recipient may no longer be sent anything: its attendee opted out or was
+        erased, or (an SMS) its number texted STOP, which reaches attendees who joined in the same breath.
+
+        A read of the attendees domain's tables in the claim's transaction: its service has no such check,
+        and a delivery must not make three round trips for it.
+        """
+        statement = (
+            select(Message.id)
+            .outerjoin(Attendee, Attendee.id == Message.attendee_id)
+            .outerjoin(PhoneOptOut, and_(Message.channel == "sms", PhoneOptOut.phone_number == Message.recipient))
+            .where(
+                Message.id == message_id,
+                or_(
+                    Attendee.opted_out.is_(True),
+                    Attendee.erased_at.is_not(None),
+                    PhoneOptOut.phone_number.is_not(None),
+                ),
+            )
+        )
+        return await self.session.scalar(statement) is not None
+
+    async def provider_ids_taken(self, provider_message_ids: Collection[str]) -> set[str]:
+        """Which of these provider ids are recorded on a message already."""
+        ids = list(provider_message_ids)
+        if not ids:
+            return set()
+        found = await self.session.scalars(
+            select(Message.provider_message_id).where(Message.provider_message_id.in_(ids))
+        )
+        return {str(i) for i in found}
 
     async def finish_sending(
         self,
@@ -96,67 +181,57 @@ class MessageRepository(Repository[Message]):
         provider_message_id: str | None,
         error: str | None,
         at: dt.datetime | None,
+        stored: tuple[str, str | None] | None = None,
     ) -> None:
-        """`sending` → `sent` or `failed`, unless a status report moved the message on meanwhile."""
+        """`sending` → `sent` or `failed`, unless a status report moved the message on meanwhile.
+
+        `stored` (body, sealed body) replaces what the row keeps, for a row written before texts were sealed.
+        """
+        values: dict[str, Any] = {
+            "status": status, "provider_message_id": provider_message_id, "error": error, "sent_at": at,
+            "next_attempt_at": None, "leased_until": None,
+        }  # fmt: skip
+        if stored is not None:
+            values["body"], values["sealed_body"] = stored
         await self.session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.status == "sending")
-            .values(status=status, provider_message_id=provider_message_id, error=error, sent_at=at)
+            update(Message).where(Message.id == message_id, Message.status == "sending").values(**values)
         )
 
     async def retry_later(self, message_id: int, *, error: str, at: dt.datetime) -> None:
+        """`sending` → `queued`, due at `at` (the provider refused it for now, or could not be reached)."""
         await self.session.execute(
             update(Message)
             .where(Message.id == message_id, Message.status == "sending")
-            .values(status="queued", error=error, next_attempt_at=at)
+            .values(status="queued", error=error, next_attempt_at=at, leased_until=None)
         )
 
-    async def lease_due(
-        self,
-        *,
-        now: dt.datetime,
-        lost_before: dt.datetime,
-        stuck_before: dt.datetime,
-        lease_until: dt.datetime,
-        limit: int,
-    ) -> list[int]:
-        """Ids of rows to enqueue again (due retries, lost tasks, stuck sends), leased so others skip them."""
-        due = or_(
-            and_(Message.status == "queued", Message.next_attempt_at <= now),
-            and_(Message.status == "queued", Message.next_attempt_at.is_(None), Message.updated_at < lost_before),
-            and_(Message.status == "sending", Message.updated_at < stuck_before),
-        )
-        rows = (
-            await self.session.scalars(
-                select(Message).where(due).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+    async def check_later(self, message_id: int, *, error: str, at: dt.datetime, count_attempt: bool = False) -> None:
+        """The row stays `sending` (the provider may have it), and is due at `at`, when the provider is asked."""
+        attempts = Message.attempts + 1 if count_attempt else Message.attempts
+        await self.session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == "sending")
+            .values(
+                error=error, next_attempt_at=at, leased_until=None, attempts=attempts, updated_at=Message.updated_at
             )
-        ).all()
-        for message in rows:
-            # queued, and leased: the next sweeps leave it alone until the lease ends (if its task is
-            # lost too, it is due again then)
-            message.status = "queued"
-            message.next_attempt_at = lease_until
-            message.updated_at = now
-        await self.session.flush()
-        return [m.id for m in rows]
+        )
 
     async def add_many_unless_duplicate(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert many rows, a multi-row INSERT per `BULK_CHUNK`; the ids of those inserted.
+        """Insert many rows, `BULK_CHUNK` a statement; the ids of those inserted.
 
         A row whose `dedupe_key` is taken is left out by the database (`ON CONFLICT DO NOTHING`), so a
         concurrent writer of the same keys (another instance, a retried request) inserts each once.
+        One statement executed with many parameter sets (SQLAlchemy's "insertmanyvalues": multi-row
+        INSERTs from one cached compilation), not a statement compiled afresh around each chunk's values:
+        a 20,000-row broadcast costs the event loop a fraction of the time.
         """
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(Message).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Message.id)
         ids: list[int] = []
         for start in range(0, len(rows), BULK_CHUNK):
-            statement = (
-                insert(Message)
-                .values(list(rows[start : start + BULK_CHUNK]))
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(Message.id)
-            )
-            ids.extend(int(i) for i in (await self.session.scalars(statement)).all())
+            result = await self.session.execute(statement, list(rows[start : start + BULK_CHUNK]))
+            ids.extend(int(i) for i in result.scalars().all())
         return sorted(ids)
 
     async def page_for_event(
@@ -193,7 +268,7 @@ class MessageRepository(Repository[Message]):
         result = await self.session.execute(
             update(Message)
             .where(whose)
-            .values(body="", subject=None, recipient=None, error=None)
+            .values(body="", sealed_body=None, subject=None, recipient=None, error=None)
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)

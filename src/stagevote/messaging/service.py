@@ -1,8 +1,10 @@
 """Messaging: every SMS or e-mail to a fan is a `messages` row, written in the caller's unit of work.
 
 `send_sms` / `send_email` are the doors for messages that are not inline replies: the row is
-written with the action that caused it, and once that commits its id goes to the task queue, whose
-task (`outbox.deliver`) sends it exactly once. `record_reply` keeps an inline TwiML reply on record.
+written with the action that caused it, and once that commits the outbox hands it to a delivery,
+which sends it exactly once. `record_reply` keeps an inline TwiML reply on record.
+Every text is stored with its ballot tokens and codes redacted, the text itself sealed (`sealing`):
+`text_as_sent` opens it, `seal_reply` / `reply_as_sent` do the same for the sms domain's stored replies.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.attendees.models import Attendee
 from stagevote.core.db import utcnow
 from stagevote.core.runtime import Runtime
-from stagevote.messaging import outbox
+from stagevote.messaging import outbox, sealing
 from stagevote.messaging.models import Message
 from stagevote.messaging.repository import MessageRepository
 
@@ -32,13 +34,16 @@ _MOVES_FROM: dict[str, frozenset[str]] = {
 async def record_reply(
     *,
     session: AsyncSession,
+    runtime: Runtime,
     recipient: str,
     body: str,
     message_type: MessageType,
     attendee_id: int | None = None,
     event_id: int | None = None,
 ) -> Message:
-    """Keep an inline reply (TwiML, sent by the provider as the answer to an inbound SMS) on record."""
+    """Keep an inline reply (TwiML, sent by the provider as the answer to an inbound SMS) on record,
+    its ballot token or code redacted."""
+    stored = sealing.seal(runtime.secret_key, body, message_type)
     return await MessageRepository(session).add(
         Message(
             attendee_id=attendee_id,
@@ -47,10 +52,29 @@ async def record_reply(
             message_type=message_type,
             status="sent",
             recipient=recipient,
-            body=body,
+            body=stored.body,
+            sealed_body=stored.sealed,
             sent_at=utcnow(),
         )
     )
+
+
+def text_as_sent(runtime: Runtime, message: Message) -> str:
+    """The text the recipient gets (or got): the sealed one, opened; the body when nothing was sealed."""
+    return sealing.unseal(runtime.secret_key, message.body, message.sealed_body)
+
+
+def seal_reply(runtime: Runtime, reply: str) -> sealing.Stored:
+    """A TwiML reply to keep for a repeated MessageSid: redacted, and the reply itself sealed."""
+    return sealing.seal(runtime.secret_key, reply, "CONFIRM")  # a reply may carry a code
+
+
+def reply_as_sent(runtime: Runtime, reply: str, sealed: str | None) -> str | None:
+    """The TwiML reply kept by `seal_reply`; None when it cannot be opened (SECRET_KEY changed)."""
+    try:
+        return sealing.unseal(runtime.secret_key, reply, sealed)
+    except sealing.Unsealable:
+        return None
 
 
 async def send_sms(
@@ -106,6 +130,7 @@ async def _queue(
     message_type: MessageType,
     dedupe_key: str | None,
 ) -> Message | None:
+    stored = sealing.seal(runtime.secret_key, body, message_type)
     message = await MessageRepository(session).add_unless_duplicate(
         Message(
             attendee_id=attendee.id,
@@ -115,12 +140,13 @@ async def _queue(
             status="queued",
             recipient=recipient,
             subject=subject,
-            body=body,
+            body=stored.body,
+            sealed_body=stored.sealed,
             dedupe_key=dedupe_key,
         )
     )
     if message is not None:
-        outbox.enqueue_after_commit(session, runtime, [message.id])
+        outbox.deliver_after_commit(session, runtime)
     return message
 
 

@@ -19,5 +19,7 @@ class InboundMessage(Base):
     from_number: Mapped[str] = mapped_column(String(32))
     to_number: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
+    # the TwiML answered, with ballot tokens and codes redacted; `sealed_reply` is the TwiML itself, sealed
     reply: Mapped[str | None] = mapped_column(Text)
+    sealed_reply: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

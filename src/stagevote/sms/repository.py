@@ -33,12 +33,22 @@ class InboundMessageRepository(Repository[InboundMessage]):
         )
         return await self.session.scalar(statement) is not None
 
-    async def reply_of(self, message_sid: str) -> str | None:
-        return await self.session.scalar(select(InboundMessage.reply).where(InboundMessage.message_sid == message_sid))
+    async def reply_of(self, message_sid: str) -> tuple[str, str | None] | None:
+        """The reply kept for the message (redacted, and sealed), None before there is one."""
+        row = (
+            await self.session.execute(
+                select(InboundMessage.reply, InboundMessage.sealed_reply).where(
+                    InboundMessage.message_sid == message_sid
+                )
+            )
+        ).first()
+        return (row[0], row[1]) if row is not None and row[0] is not None else None
 
-    async def set_reply(self, message_sid: str, reply: str) -> None:
+    async def set_reply(self, message_sid: str, reply: str, *, sealed: str | None) -> None:
         await self.session.execute(
-            update(InboundMessage).where(InboundMessage.message_sid == message_sid).values(reply=reply)
+            update(InboundMessage)
+            .where(InboundMessage.message_sid == message_sid)
+            .values(reply=reply, sealed_reply=sealed)
         )
 
     async def of_number(self, phone_number: str) -> Sequence[InboundMessage]:
@@ -55,6 +65,6 @@ class InboundMessageRepository(Repository[InboundMessage]):
         await self.session.execute(
             update(InboundMessage)
             .where(InboundMessage.from_number == phone_number)
-            .values(from_number="", body="", reply="")
+            .values(from_number="", body="", reply="", sealed_reply=None)
             .execution_options(synchronize_session=False)
         )

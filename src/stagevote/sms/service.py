@@ -18,7 +18,8 @@ their message used a Spanish command word.
 
 Every reply is recorded in `messages` (status `sent`: Twilio sends it as the webhook's answer). The
 inbound message is recorded first, by its MessageSid, with `ON CONFLICT DO NOTHING`: a retry of the
-same MessageSid finds it and gets the stored TwiML again, and nothing else happens.
+same MessageSid finds it and gets the stored TwiML again, and nothing else happens. Replies are stored
+like every message text: ballot tokens and codes redacted, the reply itself sealed (`messaging.sealing`).
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ async def handle_inbound(
     """Act on one inbound text (once per MessageSid) and answer the TwiML reply, recorded in `messages`."""
     inbound = InboundMessageRepository(session)
     if not await inbound.claim(message_sid=message_sid, from_number=from_number, to_number=to_number, body=body):
-        return await inbound.reply_of(message_sid) or EMPTY_TWIML
+        earlier = await inbound.reply_of(message_sid)
+        return (messaging_service.reply_as_sent(runtime, *earlier) if earlier else None) or EMPTY_TWIML
     phone = attendees_service.parse_phone(from_number, region=runtime.settings.default_phone_region, strict=False)
     reply = Reply(None, "REPLY")
     if phone is not None:
@@ -155,6 +157,7 @@ async def handle_inbound(
     if reply.body:
         await messaging_service.record_reply(
             session=session,
+            runtime=runtime,
             recipient=phone or from_number,
             body=reply.body,
             message_type=reply.message_type,
@@ -162,7 +165,8 @@ async def handle_inbound(
             event_id=reply.event.id if reply.event is not None else None,
         )
     answer = twiml(reply.body)
-    await inbound.set_reply(message_sid, answer)
+    kept = messaging_service.seal_reply(runtime, answer)  # the code or ballot link only sealed, never in clear
+    await inbound.set_reply(message_sid, kept.body, sealed=kept.sealed)
     return answer
 
 
