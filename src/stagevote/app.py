@@ -27,6 +27,8 @@ from stagevote.messaging.routes import router as messaging_router
 from stagevote.realtime.broadcaster import Broadcaster
 from stagevote.realtime.namespace import create_live_server
 from stagevote.sms.routes import router as sms_router
+from stagevote.voting import service as voting_service
+from stagevote.voting.routes import document_ballot_scheme
 from stagevote.voting.routes import router as voting_router
 from stagevote.wiring import close_domains, install_domains
 
@@ -41,11 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broadcaster = Broadcaster(live, runtime, interval_seconds=settings.live_emit_seconds)
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
+    vote_writer = voting_service.vote_writer(runtime)  # the vote path's group commit (PostgreSQL)
     install_domains(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        if vote_writer is not None:
+            await vote_writer.start()
         broadcaster.start()
         if settings.round_clock_seconds > 0:
             clock.start()
@@ -56,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # side by side: each may wait its grace period for a dependency that does not answer
             await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
+            if vote_writer is not None:
+                await vote_writer.stop()
             await close_domains()
             await runtime.close()
 
@@ -69,9 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live = live
     app.state.broadcaster = broadcaster
     app.state.clock = clock
+    app.state.vote_writer = vote_writer
     install_problem_handlers(app)
-    for router in (operations_router, auth_router, events_router, artists_router, voting_router):
+    app.include_router(voting_router)  # first: the vote route is the hot path, and routes are matched in order
+    for router in (operations_router, auth_router, events_router, artists_router):
         app.include_router(router)
+    document_ballot_scheme(app)
     app.include_router(attendees_router)
     app.include_router(sms_router)
     app.include_router(messaging_router)

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     login_rate_per_account: str = Field(default="10/minute", description="limits notation")
     login_rate_per_ip: str = Field(default="30/minute", description="limits notation")
     secret_key_file: Path = DEFAULT_DATA_DIR / "secret_key"
+    # the vote path's group commit, and how many server processes `serve` starts
+    vote_writer_connections: int = Field(
+        default=2, ge=0, le=16, description="connections of the vote path's group commit (PostgreSQL); 0: none"
+    )
+    vote_batch_max: int = Field(default=256, ge=1, le=10_000, description="most votes in one group-commit statement")
+    workers: int = Field(default=1, ge=1, description="server processes `stagevote serve` starts (one per core)")
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:

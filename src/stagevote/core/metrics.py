@@ -36,6 +36,12 @@ class Metrics:
             "stagevote_live_connections", "Open real-time connections", registry=self.registry
         )
         self.logins = Counter("stagevote_logins", "Login attempts by outcome", ["outcome"], registry=self.registry)
+        self.vote_batches = Histogram(
+            "stagevote_vote_batch_size",
+            "Votes per group-commit statement",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
 
 
 class HttpMetricsMiddleware:

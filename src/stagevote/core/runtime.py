@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stagevote.config import Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.deferred import Deferred
 from stagevote.core.hooks import TransactionHooks
 from stagevote.core.memo import Memo
 from stagevote.core.metrics import Metrics
@@ -40,6 +41,7 @@ class Runtime:
     tally: Tally
     hooks: TransactionHooks
     queue: TaskQueue
+    deferred: Deferred = field(default_factory=Deferred)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -71,6 +73,7 @@ class Runtime:
         await self.queue.start()
 
     async def close(self) -> None:
+        await self.deferred.settle(within=5)
         await self.queue.stop()
         await self.bus.stop()
         await self.engine.dispose()
@@ -78,7 +81,9 @@ class Runtime:
             await self.redis.aclose()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency in its threadpool, a hop that costs more than the
+    # whole of a lean request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -8,6 +8,7 @@ event, one of its rounds or its line-up changed; so a vote costs no query for an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists import service as artists_service
 from stagevote.artists.service import Performer
-from stagevote.core.db import detach
+from stagevote.core.db import detach, unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, Round, RoundStatus
@@ -83,6 +84,42 @@ async def vote_context(*, session: AsyncSession, runtime: Runtime, event_id: int
     context = VoteContext(event, events_service.vote_config_of(event), rounds, performers)
     runtime.memo.put(_key(event_id), context)
     return context
+
+
+async def current_vote_context(*, runtime: Runtime, event_id: int) -> VoteContext | None:
+    """`vote_context` without a session of the caller's: the copy, or loaded in a unit of work of its own.
+
+    One load per event at a time: the requests that miss the copy together (it expires every few
+    seconds, under load) wait for that one load instead of each reading the event again.
+    """
+    cached = runtime.memo.get(_key(event_id))
+    if isinstance(cached, VoteContext):
+        return cached
+    loading = runtime.memo.get(_loading_key(event_id))
+    if isinstance(loading, asyncio.Future):
+        context: VoteContext | None = await asyncio.shield(loading)
+        return context
+    future: asyncio.Future[VoteContext | None] = asyncio.get_running_loop().create_future()
+    runtime.memo.put(_loading_key(event_id), future)
+    try:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: the waiters (if any) raise it themselves
+        raise
+    else:
+        future.set_result(context)
+        return context
+    finally:
+        runtime.memo.forget(_loading_key(event_id))
+
+
+def _loading_key(event_id: int) -> str:
+    return f"vote-context-loading:{event_id}"
 
 
 def install(runtime: Runtime) -> None:
