@@ -213,12 +213,17 @@ async def pg_connect(url: str) -> asyncpg.Connection:
     )
 
 
-async def build_stage(base: str, email: str, database_url: str, attendees: int) -> Stage:
+async def build_stage(base: str, email: str, database_url: str, attendees: int, phones_from: int) -> Stage:
+    """A live event with four artists and round 1 open, then its attendees (confirmed, one ballot each).
+
+    Each run gets an event of its own, and the attendees come after the round opened: opening or
+    closing a round queues a message to every confirmed attendee, which is not what is measured here.
+    """
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         token = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()["accessToken"]
         admin = {"Authorization": f"Bearer {token}"}
         start = dt.datetime.now(dt.UTC)
-        rounds = [{"number": n, "name": f"Round {n}"} for n in (1, 2, 3)]
+        rounds = [{"number": 1, "name": "Round 1"}]
         created = await client.post(
             "/events",
             headers=admin,
@@ -243,7 +248,7 @@ async def build_stage(base: str, email: str, database_url: str, attendees: int) 
     connection = await pg_connect(database_url)
     try:
         now = dt.datetime.now(dt.UTC)
-        phones = [f"+1202{5_000_000 + i:07d}" for i in range(attendees)]
+        phones = [f"+1202{phones_from + i:07d}" for i in range(attendees)]
         await connection.copy_records_to_table(
             "attendees",
             records=[(event_id, phone, now, False, False, now, 0) for phone in phones],
@@ -350,13 +355,6 @@ async def integrity(run: Run, stage: Stage, database_url: str, round_number: int
     return f"DIFFERENCE ({', '.join(differences) or 'retries refused'}): {figures}"
 
 
-async def open_round(stage: Stage, number: int) -> None:
-    async with httpx.AsyncClient(base_url=stage.base, timeout=30) as client:
-        for action in (f"rounds/{number - 1}/close", f"rounds/{number}/open"):
-            (await client.post(f"/events/{stage.event_id}/{action}", headers=stage.admin)).raise_for_status()
-    await asyncio.sleep(2.5)  # every worker's cached copy of the event has expired or been dropped by then
-
-
 def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: Path) -> Run:
     script = tmp / "vote.sql"
     script.write_text(
@@ -417,6 +415,93 @@ def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: 
     return run
 
 
+def start_profiles(
+    server: subprocess.Popen[bytes], tmp: Path, args: argparse.Namespace
+) -> list[tuple[Path, subprocess.Popen[bytes]]]:
+    """py-spy (collapsed stacks) on each of the server's worker processes, for the length of the peak run."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        log("-- --profile needs py-spy: .venv/bin/pip install py-spy")
+        return []
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True).stdout
+    spies = []
+    for pid in children.split():
+        out = tmp / f"profile-{pid}.txt"
+        command = [spy, "record", "--pid", pid, "--format", "raw", "--rate", "250", "--nonblocking"]
+        command += ["--duration", str(int(args.seconds)), "--output", str(out)]
+        spies.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # noqa: S603
+    return spies
+
+
+_PACKAGES = (
+    "stagevote",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "asyncpg",
+    "redis",
+    "jwt",
+    "prometheus_client",
+    "structlog",
+    "sqlalchemy",
+    "socketio",
+    "engineio",
+    "httptools",
+    "uvloop",
+    "asyncio",
+    "json",
+)
+
+
+def _where(frame: str) -> tuple[str, str]:
+    """(package, "function (file)") of a py-spy frame "function (path/to/file.py:line)"."""
+    match = re.match(r"^(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return "other", frame
+    function, path = match.groups()
+    parts = path.split("/")
+    package = next((p for p in parts if p in _PACKAGES), "python" if "python3" in path else "other")
+    return package, f"{function} ({parts[-1]})"
+
+
+def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]]) -> str:
+    """Where the workers' CPU went during the peak run: by package (own time), and the costliest functions."""
+    if not spies:
+        return ""
+    by_package: dict[str, int] = {}
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for out, spy in spies:
+        spy.wait(timeout=120)
+        if not out.exists():
+            continue
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            package, leaf = _where(frames[-1])
+            by_package[package] = by_package.get(package, 0) + n
+            own[leaf] = own.get(leaf, 0) + n
+            for name in {_where(f)[1] for f in frames if _where(f)[0] == "stagevote"}:
+                inclusive[name] = inclusive.get(name, 0) + n
+    if not total:
+        return "  profile: py-spy recorded nothing"
+    share = lambda n: f"{100 * n / total:5.1f}%"  # noqa: E731
+    lines = [f"  profile of the server's workers during the peak run (py-spy, {total} samples on CPU):"]
+    lines.append(
+        "    own time by package: "
+        + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in sorted(by_package.items(), key=lambda kv: -kv[1]))
+    )
+    lines.append("    costliest functions (own time):")
+    lines += [f"      {share(n)}  {name}" for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:15]]
+    lines.append("    stagevote's code (inclusive):")
+    lines += [f"      {share(n)}  {name}" for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:15]]
+    return "\n".join(lines)
+
+
 def percentile(ordered_us: list[int], p: float) -> float:
     if not ordered_us:
         return float("nan")
@@ -441,6 +526,9 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     parser.add_argument("--ballots", type=int, default=150_000, help="attendees (one vote each per round)")
     parser.add_argument("--no-sms", action="store_true", help="leave out the SMS webhook")
     parser.add_argument("--keep", action="store_true", help="keep the database and files (for a look afterwards)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server's workers during the peak run (pip install py-spy)"
+    )
     args = parser.parse_args()
     args.wrk = ensure_tool("wrk", "wrk")
     args.pgbench = ensure_tool("pgbench", "postgresql-client")
@@ -485,13 +573,16 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         )
         await wait_healthy(public_url, server, server_log)
         log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
-        stage = await build_stage(public_url, email, database_url, args.ballots)
-        everyone = range(len(stage.attendee_ids))
-        split = int(len(everyone) * 0.3)
+        stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
+        stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
+        everyone = range(args.ballots)
+        split = int(args.ballots * 0.3)
         web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))
-        web_calibrate = write_lines(tmp / "web-cal.tsv", vote_lines(stage, secret, 2, range(split), "cal"))
-        web_80 = write_lines(tmp / "web-80.tsv", vote_lines(stage, secret, 2, range(split, len(everyone)), "eighty"))
-        sms = write_lines(tmp / "sms.tsv", sms_lines(stage, public_url, everyone))
+        web_calibrate = write_lines(tmp / "web-cal.tsv", vote_lines(stage_80, secret, 1, range(split), "cal"))
+        web_80 = write_lines(tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, range(split, args.ballots), "eighty"))
+        if not args.no_sms:
+            stage_sms = await build_stage(public_url, email, database_url, args.ballots, 5_000_000)
+            sms = write_lines(tmp / "sms.tsv", sms_lines(stage_sms, public_url, everyone))
 
         load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, distinct ballots and tokens"
         log(f"-- framework ceiling: bench/bare_app.py under uvicorn --workers {args.workers} ({load})")
@@ -530,6 +621,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         database = run_pgbench(args, database_url, stage, tmp)
 
         log(f"-- stagevote serve --workers {args.workers}, PostgreSQL + Redis, a worker running: peak")
+        spies = start_profiles(server, tmp, args) if args.profile else []
         peak = run_wrk(
             f"stagevote serve --workers {args.workers}",
             public_url,
@@ -538,9 +630,9 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             cycle=False,
             seconds=args.seconds,
         )
+        profile = finish_profiles(spies)
         peak_check = await integrity(peak, stage, database_url, 1, web_peak)
 
-        await open_round(stage, 2)
         target = 0.8 * peak.rate
         pause = max(0, round(args.connections / target * 1000 - peak.p50_ms / 2)) if target else 0
         log(f"-- stagevote at 80% of peak ({target:.0f} votes/s): calibrating wrk's per-request delay")
@@ -562,11 +654,10 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         eighty_waiting = probe.waiting + eighty.waiting
         eighty.answered_2xx += probe.answered_2xx
         eighty.waiting = eighty_waiting
-        eighty_check = await integrity_two(eighty, stage, database_url, 2, [web_80, web_calibrate])
+        eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, web_calibrate])
 
         sms_run = sms_check = None
         if not args.no_sms:
-            await open_round(stage, 3)
             log("-- stagevote: the signed SMS vote webhook, peak")
             sms_run = run_wrk(
                 f"stagevote serve --workers {args.workers}",
@@ -576,7 +667,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
                 cycle=False,
                 seconds=args.seconds,
             )
-            sms_check = await integrity(sms_run, stage, database_url, 3, sms)
+            sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
         alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
 
         log(
@@ -595,6 +686,8 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             log(f"  integrity: {sms_check}")
             log(f"  sms/framework ratio: {sms_run.rate / sms_ceiling.rate:.2f}")
         log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
+        if profile:
+            log(profile)
         log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
     finally:
         processes.stop_all()
