@@ -192,7 +192,7 @@ class Processes:
 
 async def wait_healthy(base: str, process: subprocess.Popen[bytes], log_file: Path) -> None:
     async with httpx.AsyncClient() as probe:
-        for _ in range(300):
+        for _ in range(1200):  # a busy machine starts slowly
             if process.poll() is not None:
                 sys.exit(f"{base} exited at start-up; see {log_file}:\n{log_file.read_text()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
