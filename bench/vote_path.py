@@ -465,7 +465,7 @@ def _where(frame: str) -> tuple[str, str]:
     return package, f"{function} ({parts[-1]})"
 
 
-def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]]) -> str:
+def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]], run: str = "web vote peak") -> str:
     """Where the workers' CPU went during the peak run: by package (own time), and the costliest functions."""
     if not spies:
         return ""
@@ -490,7 +490,7 @@ def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]]) -> str:
     if not total:
         return "  profile: py-spy recorded nothing"
     share = lambda n: f"{100 * n / total:5.1f}%"  # noqa: E731
-    lines = [f"  profile of the server's workers during the peak run (py-spy, {total} samples on CPU):"]
+    lines = [f"  profile of the server's workers during the {run} run (py-spy, {total} samples on CPU):"]
     lines.append(
         "    own time by package: "
         + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in sorted(by_package.items(), key=lambda kv: -kv[1]))
@@ -657,8 +657,10 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, web_calibrate])
 
         sms_run = sms_check = None
+        sms_profile = ""
         if not args.no_sms:
             log("-- stagevote: the signed SMS vote webhook, peak")
+            sms_spies = start_profiles(server, tmp, args) if args.profile else []
             sms_run = run_wrk(
                 f"stagevote serve --workers {args.workers}",
                 public_url,
@@ -667,6 +669,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
                 cycle=False,
                 seconds=args.seconds,
             )
+            sms_profile = finish_profiles(sms_spies, "SMS peak")
             sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
         alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
 
@@ -685,6 +688,8 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             table('SMS votes, POST /sms/join (signed "VOTE <code>")', [sms_ceiling, sms_run], sms_ceiling)
             log(f"  integrity: {sms_check}")
             log(f"  sms/framework ratio: {sms_run.rate / sms_ceiling.rate:.2f}")
+            if sms_profile:
+                log(sms_profile)
         log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
         if profile:
             log(profile)
