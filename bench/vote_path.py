@@ -525,6 +525,9 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     parser.add_argument("--workers", type=int, default=2, help="stagevote serve --workers")
     parser.add_argument("--ballots", type=int, default=150_000, help="attendees (one vote each per round)")
     parser.add_argument("--no-sms", action="store_true", help="leave out the SMS webhook")
+    parser.add_argument(
+        "--pool-size", type=int, default=0, help="STAGEVOTE_DB_POOL_SIZE of the server (default: its own)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and files (for a look afterwards)")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the server's workers during the peak run (pip install py-spy)"
@@ -555,6 +558,8 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         "STAGEVOTE_LOG_LEVEL": "WARNING",
         "STAGEVOTE_ROUND_CLOCK_SECONDS": "0",
     }
+    if args.pool_size:
+        env["STAGEVOTE_DB_POOL_SIZE"] = str(args.pool_size)
     processes = Processes()
     cli = [sys.executable, "-m", "stagevote.cli"]
     try:
