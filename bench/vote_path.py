@@ -534,7 +534,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     )
     args = parser.parse_args()
     args.wrk = ensure_tool("wrk", "wrk")
-    args.pgbench = ensure_tool("pgbench", "postgresql-client")
+    args.pgbench = ensure_tool("pgbench", "postgresql")  # Debian ships pgbench with the server
 
     tmp = Path(tempfile.mkdtemp(prefix="stagevote-bench-"))
     name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
