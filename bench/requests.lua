@@ -5,7 +5,8 @@
 --
 -- File lines: id <TAB> method <TAB> path <TAB> header: value|header: value <TAB> body
 -- Thread t takes lines t, t + threads, t + 2 threads ... `once`: when they run out, the thread sends
--- GET /health (bench/vote_path.py sizes the file so that this does not happen and says so if it did);
+-- GET /bench-ran-out, a 404 that changes nothing (bench/vote_path.py sizes the file so that this does
+-- not happen, and says so if it did);
 -- `cycle`: it starts over (the bare framework keeps no state, so repeats cost it nothing).
 -- Each request carries `X-Request-ID: <id>`; stagevote echoes it, so the script knows which requests
 -- were never answered when wrk stopped, and writes them (and the counts) to $STAGEVOTE_WRK_OUT.
@@ -36,7 +37,7 @@ function init(args)
    end
    position, sent, answered, created, ok, refused, exhausted = 0, 0, 0, 0, 0, 0, 0
    waiting = {}
-   health = wrk.format("GET", "/health")
+   ran_out = wrk.format("GET", "/bench-ran-out")
 end
 
 function request()
@@ -44,7 +45,7 @@ function request()
    if position > #items then
       if not cycle then
          exhausted = exhausted + 1
-         return health
+         return ran_out
       end
       position = 1
    end

@@ -309,16 +309,17 @@ async def retry_unanswered(base: str, requests_file: Path, waiting: list[str]) -
     lines = [line.split("\t") for line in requests_file.read_text().splitlines() if line.split("\t", 1)[0] in wanted]
     good = bad = 0
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        for rid, method, path, headers, body in lines:
+        for _, method, path, headers, body in lines:
             pairs = dict(h.split(": ", 1) for h in headers.split("|"))
+            status = 0
             for _ in range(20):
                 try:
-                    r = await client.request(method, path, headers=pairs, content=body.encode())
+                    status = (await client.request(method, path, headers=pairs, content=body.encode())).status_code
                 except httpx.TransportError:
                     await asyncio.sleep(0.2)
                     continue
                 break
-            good, bad = (good + 1, bad) if 200 <= r.status_code < 300 else (good, bad + 1)
+            good, bad = (good + 1, bad) if 200 <= status < 300 else (good, bad + 1)
     return good, bad
 
 
@@ -423,7 +424,10 @@ def start_profiles(
     if not Path(spy).exists():
         log("-- --profile needs py-spy: .venv/bin/pip install py-spy")
         return []
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True, check=False
+    )
+    children = listed.stdout
     spies = []
     for pid in children.split():
         out = tmp / f"profile-{pid}.txt"
@@ -658,6 +662,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         eighty.note = f"{eighty.rate / peak.rate:.2f} of peak (delay {pause} ms per request and connection)"
         eighty_waiting = probe.waiting + eighty.waiting
         eighty.answered_2xx += probe.answered_2xx
+        eighty.exhausted += probe.exhausted
         eighty.waiting = eighty_waiting
         eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, web_calibrate])
 
@@ -678,16 +683,14 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
         alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
 
-        log(
-            "\n== make bench: the vote path side by side (2-core class machine; figures on a shared machine are indicative)"
-        )
+        log("\n== make bench: the vote path side by side (2-core machine class; on a shared machine, indicative only)")
         log(f"web votes, POST /events/{{id}}/vote: {load}")
         table("web vote", [ceiling, database, peak, eighty], ceiling)
         log(f"  integrity, peak: {peak_check}")
         log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
         for run in (peak, eighty):
             if run.exhausted:
-                log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} /health requests): raise --ballots")
+                log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
         log(f"  vote/database ratio: {peak.rate / database.rate:.2f}   ({database.note})")
         if sms_run is not None and sms_ceiling is not None:
             table('SMS votes, POST /sms/join (signed "VOTE <code>")', [sms_ceiling, sms_run], sms_ceiling)
