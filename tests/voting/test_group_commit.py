@@ -96,7 +96,7 @@ async def test_one_batch_of_many_attendees_answers_each_vote_as_alone(
             "SELECT 1 FROM events WHERE id = ANY($1::int[]) FOR UPDATE", [stage.event_id, changing.event_id]
         )
         held = asyncio.ensure_future(stage.vote(blocker, "Bears", token="blocker-vote-1"))
-        await _until(lambda: _batches(runtime)[0] == before[0] + 1 and writer.pending == 0, "the first batch")
+        await _until(lambda: writer.writing == 1 and writer.pending == 0, "the first batch")
 
         sends: dict[str, Any] = {
             **{f"eligible-{i}": stage.vote(b, "Owls", token=f"eligible-token-{i}") for i, b in enumerate(eligible)},
@@ -259,7 +259,7 @@ async def quiet_writer(settings: Settings, runtime: Runtime) -> AsyncIterator[Vo
         connections=1,
         max_batch=8,
         on_commit=lambda committed: None,
-        on_batch=SIZES.append,
+        on_batch=lambda size, _seconds: SIZES.append(size),
     )
     await writer.start()
     yield writer

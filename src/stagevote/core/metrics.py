@@ -43,6 +43,16 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
+        self.vote_batch_latency = Histogram(
+            "stagevote_vote_batch_duration_seconds",
+            "Time of a group-commit statement, its commit included",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+
+    def observe_vote_batch(self, size: int, seconds: float) -> None:
+        self.vote_batches.observe(size)
+        self.vote_batch_latency.observe(seconds)
 
 
 class HttpMetricsMiddleware:

@@ -76,7 +76,7 @@ def vote_writer(runtime: Runtime) -> VoteWriter | None:
         connections=settings.vote_writer_connections,
         max_batch=settings.vote_batch_max,
         on_commit=lambda committed: runtime.deferred.run(_after_batch(runtime, committed), name="vote-batch"),
-        on_batch=runtime.metrics.vote_batches.observe,
+        on_batch=runtime.metrics.observe_vote_batch,
     )
 
 

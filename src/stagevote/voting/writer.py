@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from stagevote.voting.repository import PendingVote, VoteBatchStatement
 log = structlog.get_logger(__name__)
 
 OnCommit = Callable[[Sequence[tuple[PendingVote, int]]], None]
-OnBatch = Callable[[int], None]
+OnBatch = Callable[[int, float], None]  # (votes in the batch, seconds its statement took)
 _RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -67,6 +68,7 @@ class VoteWriter:
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._live = 0
+        self._writing = 0
         self._up = asyncio.Event()
         self._stopping = False
 
@@ -74,6 +76,11 @@ class VoteWriter:
     def pending(self) -> int:
         """Votes waiting for a free connection."""
         return len(self._pending)
+
+    @property
+    def writing(self) -> int:
+        """Votes in statements under way."""
+        return self._writing
 
     @property
     def ready(self) -> bool:
@@ -167,8 +174,8 @@ class VoteWriter:
                 continue
             # one lock order for every batch, so that two processes' batches do not deadlock often
             batch.sort(key=lambda q: q.vote.attendee_id)
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
+            started = time.perf_counter()
+            self._writing += len(batch)
             try:
                 inserted = await statement.insert([q.vote for q in batch])
             except asyncpg.PostgresError as exc:
@@ -184,6 +191,10 @@ class VoteWriter:
                 for queued in batch:
                     _resolve(queued, None)
                 raise
+            finally:
+                self._writing -= len(batch)
+            if self._on_batch is not None:
+                self._on_batch(len(batch), time.perf_counter() - started)
             committed: list[tuple[PendingVote, int]] = []
             for queued in batch:
                 vote_id = inserted.get((queued.vote.token, queued.vote.attendee_id))
