@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate test test-sqlite test-postgresql lint format bench bench-fanout clean
+.PHONY: install run migrate test test-sqlite test-postgresql lint format bench bench-fanout clean nginx
 .PHONY: demo chromium
 CHROMIUM ?= /usr/bin/chromium
 
@@ -20,8 +20,9 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/stagevote migrate
 
+# `make run HOST=0.0.0.0 PORT=9000 WORKERS=2`; unset, STAGEVOTE_HOST / STAGEVOTE_PORT / STAGEVOTE_WORKERS apply
 run: migrate
-	$(BIN)/stagevote serve
+	$(BIN)/stagevote serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(WORKERS),--workers $(WORKERS))
 
 test: install lint chromium test-sqlite test-postgresql
 
@@ -29,7 +30,7 @@ test-sqlite: install
 	@echo "== tests on SQLite with the in-memory adapters"
 	STAGEVOTE_TEST_BACKEND=sqlite $(BIN)/pytest -n 2 -p no:cacheprovider
 
-test-postgresql: install
+test-postgresql: install nginx
 	@echo "== tests on the real PostgreSQL and Redis"
 	STAGEVOTE_TEST_BACKEND=postgresql $(BIN)/pytest -n 2 -p no:cacheprovider
 
@@ -39,6 +40,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# not part of `make test`: wrk, pgbench and several minutes of load (bench/vote_path.py says what it measures)
 bench: install
 	$(BIN)/python bench/vote_path.py
 	$(BIN)/python bench/fanout.py

@@ -1,41 +1,63 @@
-"""Load benchmark of the vote path: a real `stagevote serve` process on PostgreSQL + Redis, many ballots at once.
+"""`make bench`: the vote path side by side with its ceilings, in one run, on this machine.
 
-Prints throughput and latency percentiles of POST /events/{id}/vote, and the same figures for
-GET /health on the same server as the baseline of what the HTTP stack itself costs, with the ratio.
-Run: `make bench` (or `.venv/bin/python bench/vote_path.py --votes 4000 --concurrency 64`).
-Loopback only; bounded by --votes and --seconds; nothing is asserted.
+With the same wrk load (`-t2 -c64`, a Lua script that gives every request a distinct ballot and
+token, bench/requests.lua):
+- a bare FastAPI app that parses the same body and answers 201 (bench/bare_app.py): the framework ceiling;
+- pgbench running the same single-row insert, one vote per transaction: the database ceiling;
+- `stagevote serve --workers 2` on PostgreSQL + Redis, with a `stagevote worker` running: at full
+  load, then at 80% of that peak (wrk's per-request delay, calibrated once);
+- the same for the signed SMS vote webhook (`VOTE <code>` texts to `POST /sms/join`).
+It prints votes/s, p50 and p99 of each, the ratios, and after every stagevote run an integrity
+line: 2xx answers = new rows = leaderboard total (requests wrk left unanswered when it stopped are
+retried with the same token or MessageSid first, as a client does). The last line is
+`vote/framework ratio: X.XX`. Figures on a shared or busy machine are indicative only.
+
+Run: `make bench`, or `.venv/bin/python bench/vote_path.py --seconds 10` (see --help).
+Needs PostgreSQL and Redis on loopback (STAGEVOTE_BENCH_DATABASE_URL / STAGEVOTE_BENCH_REDIS_URL),
+wrk and pgbench (installed with apt-get when missing and allowed).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
+import glob
 import os
+import re
+import secrets
+import shutil
+import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
+import urllib.parse
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
+from twilio.request_validator import RequestValidator
 
-from stagevote.attendees.models import Attendee
-from stagevote.config import Settings
-from stagevote.core.db import unit_of_work, utcnow
-from stagevote.core.runtime import Runtime
 from stagevote.core.security import encode_jwt
 from stagevote.migrations import upgrade
 
+ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("STAGEVOTE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("STAGEVOTE_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 PASSWORD = "bench password 1"
+TWILIO_TOKEN = "bench-twilio-token"
+OUR_NUMBER = "+15005550006"
+PGBENCH_ROUND = 9  # a round no ballot votes in: pgbench's own rows
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
 
 
 def free_port() -> int:
@@ -44,163 +66,680 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def admin_db(statement: str) -> None:
-    url = make_url(PG)
-    connection = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
+def ensure_tool(command: str, package: str) -> str:
+    """The path of `command`; installed with apt-get (Debian) when missing and we may, else a clear exit."""
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log(f"-- {command} is missing: apt-get install -y {package}")
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
+        found = shutil.which(command)
+        if found:
+            return found
+    sys.exit(f"bench needs `{command}`: install it with `sudo apt-get install {package}` (Debian/Ubuntu)")
+
+
+# --- what a run measured ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    name: str
+    rate: float  # successful answers per second
+    p50_ms: float
+    p99_ms: float
+    note: str = ""
+    answered_2xx: int = 0
+    waiting: list[str] = field(default_factory=list)
+    exhausted: int = 0
+    errors: int = 0
+
+
+def run_wrk(
+    name: str,
+    url: str,
+    requests_file: Path,
+    *,
+    args: argparse.Namespace,
+    cycle: bool,
+    seconds: float,
+    pause_ms: int = 0,
+    connections: int = 0,
+) -> Run:
+    """wrk with bench/requests.lua over `requests_file`; what it answered, and what it left unanswered."""
+    out = requests_file.with_suffix(f".{uuid.uuid4().hex[:6]}.out")
+    command = [
+        args.wrk,
+        f"-t{args.threads}",
+        f"-c{connections or args.connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "bench" / "requests.lua"),
+        url,
+        "--",
+        str(requests_file),
+        str(args.threads),
+        "cycle" if cycle else "once",
+        str(pause_ms),
+    ]
+    subprocess.run(command, env={**os.environ, "STAGEVOTE_WRK_OUT": str(out)}, check=True, capture_output=True)
+    totals: dict[str, int] = {}
+    waiting: list[str] = []
+    for line in out.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == "waiting":
+            waiting.append(value)
+        else:
+            totals[key] = totals.get(key, 0) + int(value)
+    seconds_run = totals["duration_us"] / 1e6
+    answered_2xx = totals["created"] + totals["ok"]
+    return Run(
+        name=name,
+        rate=answered_2xx / seconds_run,
+        p50_ms=totals["p50_us"] / 1000,
+        p99_ms=totals["p99_us"] / 1000,
+        answered_2xx=answered_2xx,
+        waiting=waiting,
+        exhausted=totals["exhausted"],
+        errors=totals["errors"] + totals["refused"],
+        note=f"{totals['refused']} non-2xx" if totals["refused"] else "",
+    )
+
+
+# --- the system under test -------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str
+    admin: dict[str, str]
+    event_id: int
+    artists: list[int]
+    codes: list[str]
+    attendee_ids: list[int]
+    phones: list[str]
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, command: list[str], *, env: dict[str, str], cwd: Path, log_file: Path) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(  # noqa: S603
+            command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log_file.open("w"), start_new_session=True
+        )
+        self.running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        self.running.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.running):
+            self.stop(process)
+
+
+async def wait_healthy(base: str, process: subprocess.Popen[bytes], log_file: Path) -> None:
+    async with httpx.AsyncClient() as probe:
+        for _ in range(1200):  # a busy machine starts slowly
+            if process.poll() is not None:
+                sys.exit(f"{base} exited at start-up; see {log_file}:\n{log_file.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await probe.get(f"{base}/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    sys.exit(f"{base} did not answer /health; see {log_file}")
+
+
+async def pg_connect(url: str) -> asyncpg.Connection:
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+
+
+async def build_stage(base: str, email: str, database_url: str, attendees: int, phones_from: int) -> Stage:
+    """A live event with four artists and round 1 open, then its attendees (confirmed, one ballot each).
+
+    Each run gets an event of its own, and the attendees come after the round opened: opening or
+    closing a round queues a message to every confirmed attendee, which is not what is measured here.
+    """
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        token = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()["accessToken"]
+        admin = {"Authorization": f"Bearer {token}"}
+        start = dt.datetime.now(dt.UTC)
+        rounds = [{"number": 1, "name": "Round 1"}]
+        created = await client.post(
+            "/events",
+            headers=admin,
+            json={
+                "title": "Bench night",
+                "keyword": f"BENCH{secrets.randbelow(10**6)}",
+                "startDate": start.isoformat(),
+                "endDate": (start + dt.timedelta(hours=5)).isoformat(),
+                "voteConfig": {"votesPerRound": 1, "rounds": rounds, "smsVoting": True},
+            },
+        )
+        created.raise_for_status()
+        event_id = created.json()["id"]
+        artists, codes = [], []
+        for band in ("Owls", "Foxes", "Bears", "Wolves"):
+            invited = (await client.post(f"/events/{event_id}/artists", json={"name": band}, headers=admin)).json()
+            await client.post(f"/events/{event_id}/artists/{invited['artistId']}/accept", headers=admin)
+            artists.append(invited["artistId"])
+            codes.append(invited["voteCode"])
+        for action in ("publish", "start", "rounds/1/open"):
+            (await client.post(f"/events/{event_id}/{action}", headers=admin)).raise_for_status()
+    connection = await pg_connect(database_url)
     try:
-        await connection.execute(statement)
+        now = dt.datetime.now(dt.UTC)
+        phones = [f"+1202{phones_from + i:07d}" for i in range(attendees)]
+        await connection.copy_records_to_table(
+            "attendees",
+            records=[(event_id, phone, now, False, False, now, 0) for phone in phones],
+            columns=[
+                "event_id",
+                "phone_number",
+                "joined_at",
+                "opted_out",
+                "pre_registered",
+                "confirmed_at",
+                "confirmation_attempts",
+            ],
+        )
+        rows = await connection.fetch(
+            "SELECT id, phone_number FROM attendees WHERE event_id = $1 ORDER BY id", event_id
+        )
     finally:
         await connection.close()
+    return Stage(base, admin, event_id, artists, codes, [r["id"] for r in rows], [r["phone_number"] for r in rows])
 
 
-async def measure(
-    base: str, requests: list[tuple[str, str, dict | None, dict]], concurrency: int, seconds: float
-) -> tuple[list[float], float, dict[int, int]]:
-    """Send `requests` from `concurrency` keep-alive connections (aiohttp: a load client that costs less than httpx)."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    queue = iter(requests)
-    deadline = time.perf_counter() + seconds
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        for method, path, body, headers in queue:
-            if time.perf_counter() > deadline:
-                return
-            started = time.perf_counter()
-            async with session.request(method, base + path, json=body, headers=headers) as r:
-                await r.read()
-            latencies.append(time.perf_counter() - started)
-            statuses[r.status] = statuses.get(r.status, 0) + 1
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started, statuses
+def write_lines(path: Path, lines: Iterator[str]) -> Path:
+    with path.open("w") as out:
+        for line in lines:
+            out.write(line + "\n")
+    return path
 
 
-def report(name: str, latencies: list[float], elapsed: float, statuses: dict[int, int]) -> float:
-    ordered = sorted(latencies)
-    pct = lambda p: ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000  # noqa: E731
-    rate = len(ordered) / elapsed
-    print(
-        f"{name:<8} {len(ordered):>6} req in {elapsed:6.2f} s = {rate:8.1f} req/s | p50 {pct(0.5):6.1f} ms  p95 {pct(0.95):6.1f} ms  p99 {pct(0.99):6.1f} ms  max {ordered[-1] * 1000:6.1f} ms | statuses {statuses}"
-    )
-    return rate
+def vote_lines(stage: Stage, secret: str, round_number: int, attendees: range, prefix: str) -> Iterator[str]:
+    lifetime = dt.timedelta(hours=6)
+    for i in attendees:
+        attendee_id = stage.attendee_ids[i]
+        ballot = encode_jwt(
+            {"att": attendee_id, "evt": stage.event_id}, secret=secret, purpose="ballot", lifetime=lifetime
+        )
+        token = f"{prefix}-vote-{i:07d}"  # 8 characters at least, as VoteRequest wants
+        body = f'{{"round":{round_number},"artistId":{stage.artists[i % len(stage.artists)]},"token":"{token}"}}'
+        headers = f"Authorization: Bearer {ballot}|Content-Type: application/json"
+        yield f"{token}\tPOST\t/events/{stage.event_id}/vote\t{headers}\t{body}"
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--votes", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
+def sms_lines(stage: Stage, public_url: str, attendees: range) -> Iterator[str]:
+    validator = RequestValidator(TWILIO_TOKEN)
+    url = f"{public_url}/sms/join"
+    for i in attendees:
+        sid = f"SM{uuid.uuid4().hex}"
+        params = {"MessageSid": sid, "From": stage.phones[i], "To": OUR_NUMBER, "Body": f"VOTE {stage.codes[i % 4]}"}
+        signature = validator.compute_signature(url, params)
+        headers = f"Content-Type: application/x-www-form-urlencoded|X-Twilio-Signature: {signature}"
+        yield f"{sid}\tPOST\t/sms/join\t{headers}\t{urllib.parse.urlencode(params)}"
 
-    name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
-    await admin_db(f'CREATE DATABASE "{name}"')
-    settings = Settings(
-        database_url=make_url(PG).set(database=name).render_as_string(hide_password=False),
-        redis_url=REDIS,
-        redis_key_prefix=f"stagevote-bench:{uuid.uuid4().hex}:",
-        secret_key="bench-" + "z" * 40,
-    )
-    await upgrade(settings.database_url)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    env |= {"STAGEVOTE_DATABASE_URL": settings.database_url, "STAGEVOTE_REDIS_URL": REDIS,
-            "STAGEVOTE_REDIS_KEY_PREFIX": settings.redis_key_prefix, "STAGEVOTE_SECRET_KEY": settings.secret_key or "",
-            "STAGEVOTE_LOG_LEVEL": "WARNING"}  # fmt: skip
-    tmp = Path(tempfile.mkdtemp())
-    email = "bench-admin@example.com"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stagevote.cli",
-            "create-user",
-            "--email",
-            email,
-            "--password",
-            PASSWORD,
-            "--role",
-            "admin",
-        ],
-        env=env,
-        cwd=tmp,
-        check=True,
-        capture_output=True,
-    )  # noqa: S603
-    server = subprocess.Popen(
-        [sys.executable, "-m", "stagevote.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # noqa: S603
-    runtime = Runtime.build(settings)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            for _ in range(100):
+
+async def retry_unanswered(base: str, requests_file: Path, waiting: list[str]) -> tuple[int, int]:
+    """Send again, as a client would, what wrk left unanswered: (2xx answers, other answers)."""
+    if not waiting:
+        return 0, 0
+    wanted = set(waiting)
+    lines = [line.split("\t") for line in requests_file.read_text().splitlines() if line.split("\t", 1)[0] in wanted]
+    good = bad = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for _, method, path, headers, body in lines:
+            pairs = dict(h.split(": ", 1) for h in headers.split("|"))
+            status = 0
+            for _ in range(20):
                 try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
+                    status = (await client.request(method, path, headers=pairs, content=body.encode())).status_code
                 except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            token = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()[
-                "accessToken"
-            ]
-            admin = {"Authorization": f"Bearer {token}"}
-            start = dt.datetime.now(dt.UTC)
-            event = (await client.post("/events", headers=admin, json={
-                "title": "Bench night", "keyword": "BENCH", "startDate": start.isoformat(),
-                "endDate": (start + dt.timedelta(hours=5)).isoformat(), "voteConfig": {"votesPerRound": 1}})).json()  # fmt: skip
-            artists = []
-            for band in ("Owls", "Foxes", "Bears", "Wolves"):
-                invited = (
-                    await client.post(f"/events/{event['id']}/artists", json={"name": band}, headers=admin)
-                ).json()
-                await client.post(f"/events/{event['id']}/artists/{invited['artistId']}/accept", headers=admin)
-                artists.append(invited["artistId"])
-            for action in ("publish", "start", "rounds/1/open"):
-                await client.post(f"/events/{event['id']}/{action}", headers=admin)
+                    await asyncio.sleep(0.2)
+                    continue
+                break
+            good, bad = (good + 1, bad) if 200 <= status < 300 else (good, bad + 1)
+    return good, bad
 
-            ballots: list[str] = []
-            async with unit_of_work(runtime.sessionmaker) as session:
-                attendees = [
-                    Attendee(event_id=event["id"], phone_number=f"+1202555{i:04d}", confirmed_at=utcnow())
-                    for i in range(args.votes)
-                ]
-                session.add_all(attendees)
-                await session.flush()
-            for attendee in attendees:
-                claims = {"att": attendee.id, "evt": event["id"]}
-                ballots.append(
-                    encode_jwt(claims, secret=runtime.secret_key, purpose="ballot", lifetime=dt.timedelta(hours=6))
-                )
 
-            health = [("GET", "/health", None, {}) for _ in range(args.votes)]
-            baseline = report("health", *await measure(base, health, args.concurrency, args.seconds))
-            votes = [("POST", f"/events/{event['id']}/vote", {"round": 1, "artistId": artists[i % 4], "token": f"bench-vote-{i}"},
-                      {"Authorization": f"Bearer {b}"}) for i, b in enumerate(ballots)]  # fmt: skip
-            vote_rate = report("vote", *await measure(base, votes, args.concurrency, args.seconds))
-            board = (await client.get(f"/events/{event['id']}/leaderboard")).json()
-            print(
-                f"votes counted {board['totalVotes']} of {len(ballots)} sent; vote/health throughput ratio {vote_rate / baseline:.2f}"
+async def integrity(run: Run, stage: Stage, database_url: str, round_number: int, requests_file: Path) -> str:
+    retried_ok, retried_bad = await retry_unanswered(stage.base, requests_file, run.waiting)
+    answered = run.answered_2xx + retried_ok
+    connection = await pg_connect(database_url)
+    try:
+        rows = int(
+            await connection.fetchval(
+                "SELECT count(*) FROM votes WHERE event_id = $1 AND round = $2", stage.event_id, round_number
             )
-            print(
-                f"concurrency {args.concurrency}, server workers {args.workers}, PostgreSQL + Redis on loopback, {os.cpu_count()} cores"
-            )
+        )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        await runtime.close()
-        await admin_db(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+    board = -1
+    async with httpx.AsyncClient(base_url=stage.base, timeout=30) as client:
+        for _ in range(50):  # the tally follows each batch's commit by a moment
+            board = (await client.get(f"/events/{stage.event_id}/leaderboard?round={round_number}")).json()[
+                "totalVotes"
+            ]
+            if board == rows:
+                break
+            await asyncio.sleep(0.1)
+    retried = f" (+ {len(run.waiting)} unanswered when wrk stopped, retried: {retried_ok} 2xx, {retried_bad} other)"
+    figures = f"2xx answers {answered}{retried if run.waiting else ''}, new rows {rows}, leaderboard {board}"
+    if answered == rows == board and not retried_bad:
+        return f"OK: {figures}"
+    differences = []
+    if answered != rows:
+        differences.append(f"{rows - answered:+d} rows against answers")
+    if board != rows:
+        differences.append(f"leaderboard {board - rows:+d} against rows")
+    return f"DIFFERENCE ({', '.join(differences) or 'retries refused'}): {figures}"
+
+
+def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: Path) -> Run:
+    script = tmp / "vote.sql"
+    script.write_text(
+        "\\set a :first + :client_id\n"
+        "INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at)\n"
+        "SELECT :a, :event, :artist, :round, n.slot, 'pgbench-' || :client_id || '-' || n.slot, 'web', now()\n"
+        "FROM (SELECT coalesce(max(slot), 0) + 1 AS slot FROM votes\n"
+        "      WHERE attendee_id = :a AND event_id = :event AND round = :round) n\n"
+        "WHERE n.slot <= 1000000000\n"
+        "ON CONFLICT DO NOTHING RETURNING id;\n"
+    )
+    url = make_url(database_url)
+    prefix = tmp / "pgbench"
+    command = [
+        args.pgbench,
+        "-n",
+        "-h",
+        url.host or "127.0.0.1",
+        "-p",
+        str(url.port or 5432),
+        "-U",
+        url.username or "postgres",
+        "-c",
+        str(args.connections),
+        "-j",
+        str(args.threads),
+        "-T",
+        str(int(args.seconds)),
+        "-M",
+        "prepared",
+        "-f",
+        str(script),
+        "-D",
+        f"first={stage.attendee_ids[0]}",
+        "-D",
+        f"event={stage.event_id}",
+        "-D",
+        f"artist={stage.artists[0]}",
+        "-D",
+        f"round={PGBENCH_ROUND}",
+        "--log",
+        f"--log-prefix={prefix}",
+        url.database or "postgres",
+    ]
+    env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
+    result = subprocess.run(command, env=env, cwd=tmp, check=True, capture_output=True, text=True)
+    processed = int(re.search(r"number of transactions actually processed: (\d+)", result.stdout).group(1))  # type: ignore[union-attr]
+    latencies: list[int] = []
+    for name in glob.glob(f"{prefix}*"):
+        with open(name) as lines:
+            latencies += [int(line.split()[2]) for line in lines]
+    latencies.sort()
+    seconds = float(re.search(r"duration: (\d+) s", result.stdout).group(1))  # type: ignore[union-attr]
+    tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    run = Run("pgbench, same insert (database ceiling)", tps, percentile(latencies, 50), percentile(latencies, 99))
+    run.answered_2xx = processed
+    run.note = f"{processed} transactions in {seconds:g} s"
+    return run
+
+
+def start_profiles(
+    server: subprocess.Popen[bytes], tmp: Path, args: argparse.Namespace
+) -> list[tuple[Path, subprocess.Popen[bytes]]]:
+    """py-spy (collapsed stacks) on each of the server's worker processes, for the length of the peak run."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        log("-- --profile needs py-spy: .venv/bin/pip install py-spy")
+        return []
+    listed = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True, text=True, check=False
+    )
+    children = listed.stdout
+    spies = []
+    for pid in children.split():
+        out = tmp / f"profile-{pid}.txt"
+        command = [spy, "record", "--pid", pid, "--format", "raw", "--rate", "250", "--nonblocking"]
+        command += ["--duration", str(int(args.seconds)), "--output", str(out)]
+        spies.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # noqa: S603
+    return spies
+
+
+_PACKAGES = (
+    "stagevote",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "asyncpg",
+    "redis",
+    "jwt",
+    "prometheus_client",
+    "structlog",
+    "sqlalchemy",
+    "socketio",
+    "engineio",
+    "httptools",
+    "uvloop",
+    "asyncio",
+    "json",
+)
+
+
+def _where(frame: str) -> tuple[str, str]:
+    """(package, "function (file)") of a py-spy frame "function (path/to/file.py:line)"."""
+    match = re.match(r"^(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return "other", frame
+    function, path = match.groups()
+    parts = path.split("/")
+    package = next((p for p in parts if p in _PACKAGES), "python" if "python3" in path else "other")
+    return package, f"{function} ({parts[-1]})"
+
+
+def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]], run: str = "web vote peak") -> str:
+    """Where the workers' CPU went during the peak run: by package (own time), and the costliest functions."""
+    if not spies:
+        return ""
+    by_package: dict[str, int] = {}
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for out, spy in spies:
+        spy.wait(timeout=120)
+        if not out.exists():
+            continue
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            package, leaf = _where(frames[-1])
+            by_package[package] = by_package.get(package, 0) + n
+            own[leaf] = own.get(leaf, 0) + n
+            for name in {_where(f)[1] for f in frames if _where(f)[0] == "stagevote"}:
+                inclusive[name] = inclusive.get(name, 0) + n
+    if not total:
+        return "  profile: py-spy recorded nothing"
+    share = lambda n: f"{100 * n / total:5.1f}%"  # noqa: E731
+    lines = [f"  profile of the server's workers during the {run} run (py-spy, {total} samples on CPU):"]
+    lines.append(
+        "    own time by package: "
+        + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in sorted(by_package.items(), key=lambda kv: -kv[1]))
+    )
+    lines.append("    costliest functions (own time):")
+    lines += [f"      {share(n)}  {name}" for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:15]]
+    lines.append("    stagevote's code (inclusive):")
+    lines += [f"      {share(n)}  {name}" for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:15]]
+    return "\n".join(lines)
+
+
+def percentile(ordered_us: list[int], p: float) -> float:
+    if not ordered_us:
+        return float("nan")
+    return ordered_us[min(len(ordered_us) - 1, int(p / 100 * len(ordered_us)))] / 1000
+
+
+def table(title: str, runs: list[Run], ceiling: Run) -> None:
+    log(f"\n{title}")
+    log(f"  {'system':<44} {'votes/s':>9} {'p50':>9} {'p99':>9} {'share of ceiling':>17}")
+    for run in runs:
+        share = run.rate / ceiling.rate if ceiling.rate else float("nan")
+        line = f"  {run.name:<44} {run.rate:>9.0f} {run.p50_ms:>6.1f} ms {run.p99_ms:>6.1f} ms {share:>17.2f}"
+        log(line + (f"   {run.note}" if run.note else ""))
+
+
+async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20, help="length of each measured wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="stagevote serve --workers")
+    parser.add_argument(
+        "--ballots", type=int, default=250_000, help="attendees of each event (one vote each): enough for --seconds"
+    )
+    parser.add_argument("--no-sms", action="store_true", help="leave out the SMS webhook")
+    parser.add_argument(
+        "--pool-size", type=int, default=0, help="STAGEVOTE_DB_POOL_SIZE of the server (default: its own)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database and files (for a look afterwards)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server's workers during the peak run (pip install py-spy)"
+    )
+    args = parser.parse_args()
+    args.wrk = ensure_tool("wrk", "wrk")
+    args.pgbench = ensure_tool("pgbench", "postgresql")  # Debian ships pgbench with the server
+
+    tmp = Path(tempfile.mkdtemp(prefix="stagevote-bench-"))
+    name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
+    admin_connection = await pg_connect(PG)
+    await admin_connection.execute(f'CREATE DATABASE "{name}"')
+    database_url = make_url(PG).set(database=name).render_as_string(hide_password=False)
+    await upgrade(database_url)
+    port, bare_port = free_port(), free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    secret = secrets.token_urlsafe(48)
+    prefix = f"stagevote-bench:{uuid.uuid4().hex[:8]}:"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
+    env |= {
+        "STAGEVOTE_DATABASE_URL": database_url,
+        "STAGEVOTE_REDIS_URL": REDIS,
+        "STAGEVOTE_BROKER_URL": REDIS,
+        "STAGEVOTE_REDIS_KEY_PREFIX": prefix,
+        "STAGEVOTE_SECRET_KEY": secret,
+        "STAGEVOTE_PUBLIC_URL": public_url,
+        "STAGEVOTE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "STAGEVOTE_LOG_LEVEL": "WARNING",
+        "STAGEVOTE_ROUND_CLOCK_SECONDS": "0",
+    }
+    if args.pool_size:
+        env["STAGEVOTE_DB_POOL_SIZE"] = str(args.pool_size)
+    processes = Processes()
+    cli = [sys.executable, "-m", "stagevote.cli"]
+    try:
+        email = "bench-admin@example.com"
+        subprocess.run(  # noqa: S603
+            [*cli, "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"],
+            env=env,
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+        )
+        worker_log, server_log = tmp / "worker.log", tmp / "serve.log"
+        worker = processes.start([*cli, "worker"], env=env, cwd=tmp, log_file=worker_log)
+        server = processes.start(
+            [*cli, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, log_file=server_log
+        )
+        await wait_healthy(public_url, server, server_log)
+        log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
+        stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
+        stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
+        everyone = range(args.ballots)
+        split = int(args.ballots * 0.15)
+        web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))
+        calibrations = [  # two short runs, each with ballots of its own, to find wrk's delay for 80% of peak
+            write_lines(
+                tmp / f"web-cal{n}.tsv", vote_lines(stage_80, secret, 1, range(n * split, (n + 1) * split), f"c{n}")
+            )
+            for n in (0, 1)
+        ]
+        web_80 = write_lines(
+            tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, range(2 * split, args.ballots), "eighty")
+        )
+        if not args.no_sms:
+            stage_sms = await build_stage(public_url, email, database_url, args.ballots, 5_000_000)
+            sms = write_lines(tmp / "sms.tsv", sms_lines(stage_sms, public_url, everyone))
+
+        load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, distinct ballots and tokens"
+        log(f"-- framework ceiling: bench/bare_app.py under uvicorn --workers {args.workers} ({load})")
+        bare_log = tmp / "bare.log"
+        bare = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(bare_port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            log_file=bare_log,
+        )
+        await wait_healthy(f"http://127.0.0.1:{bare_port}", bare, bare_log)
+        bare_url = f"http://127.0.0.1:{bare_port}"
+        ceiling = run_wrk(
+            "bare FastAPI (framework ceiling)", bare_url, web_peak, args=args, cycle=True, seconds=args.seconds
+        )
+        sms_ceiling = None
+        if not args.no_sms:
+            sms_ceiling = run_wrk(
+                "bare FastAPI, form (framework ceiling)", bare_url, sms, args=args, cycle=True, seconds=args.seconds
+            )
+        processes.stop(bare)
+
+        log("-- database ceiling: pgbench, the same single-row insert, one vote per transaction")
+        database = run_pgbench(args, database_url, stage, tmp)
+
+        log(f"-- stagevote serve --workers {args.workers}, PostgreSQL + Redis, a worker running: peak")
+        spies = start_profiles(server, tmp, args) if args.profile else []
+        peak = run_wrk(
+            f"stagevote serve --workers {args.workers}",
+            public_url,
+            web_peak,
+            args=args,
+            cycle=False,
+            seconds=args.seconds,
+        )
+        profile = finish_profiles(spies)
+        peak_check = await integrity(peak, stage, database_url, 1, web_peak)
+
+        # 80% of peak as an arrival rate, as near as wrk (closed loop) gets: four times the connections,
+        # each pausing between its requests, so that a late answer delays few others
+        target, many = 0.8 * peak.rate, 4 * args.connections
+        pause = max(0, round(many / target * 1000 - peak.p50_ms)) if target else 0
+        log(f"-- stagevote at 80% of peak ({target:.0f} votes/s): calibrating wrk's per-request delay")
+        probes = []
+        for calibration in calibrations:  # rate = connections / (latency + delay): move the delay by the gap
+            probe = run_wrk(
+                "calibration",
+                public_url,
+                calibration,
+                args=args,
+                cycle=False,
+                seconds=min(4, args.seconds),
+                pause_ms=pause,
+                connections=many,
+            )
+            probes.append(probe)
+            if probe.rate:
+                pause = max(0, round(pause + many / target * 1000 - many / probe.rate * 1000))
+        eighty = run_wrk(
+            "stagevote at 80% of peak",
+            public_url,
+            web_80,
+            args=args,
+            cycle=False,
+            seconds=args.seconds,
+            pause_ms=pause,
+            connections=many,
+        )
+        eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, each pausing {pause} ms)"
+        for probe in probes:
+            eighty.waiting += probe.waiting
+            eighty.answered_2xx += probe.answered_2xx
+            eighty.exhausted += probe.exhausted
+        eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, *calibrations])
+
+        sms_run = sms_check = None
+        sms_profile = ""
+        if not args.no_sms:
+            log("-- stagevote: the signed SMS vote webhook, peak")
+            sms_spies = start_profiles(server, tmp, args) if args.profile else []
+            sms_run = run_wrk(
+                f"stagevote serve --workers {args.workers}",
+                public_url,
+                sms,
+                args=args,
+                cycle=False,
+                seconds=args.seconds,
+            )
+            sms_profile = finish_profiles(sms_spies, "SMS peak")
+            sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
+        alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
+
+        log("\n== make bench: the vote path side by side (2-core machine class; on a shared machine, indicative only)")
+        log(f"web votes, POST /events/{{id}}/vote: {load}")
+        table("web vote", [ceiling, database, peak, eighty], ceiling)
+        log(f"  integrity, peak: {peak_check}")
+        log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
+        for run in (peak, eighty):
+            if run.exhausted:
+                log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
+        log(f"  vote/database ratio: {peak.rate / database.rate:.2f}   ({database.note})")
+        if sms_run is not None and sms_ceiling is not None:
+            table('SMS votes, POST /sms/join (signed "VOTE <code>")', [sms_ceiling, sms_run], sms_ceiling)
+            log(f"  integrity: {sms_check}")
+            log(f"  sms/framework ratio: {sms_run.rate / sms_ceiling.rate:.2f}")
+            if sms_profile:
+                log(sms_profile)
+        log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
+        if profile:
+            log(profile)
+        log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
+    finally:
+        processes.stop_all()
+        if not args.keep:
+            await admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(tmp, ignore_errors=True)
+        await admin_connection.close()
+
+
+async def integrity_two(run: Run, stage: Stage, database_url: str, round_number: int, files: list[Path]) -> str:
+    """`integrity` for a round fed from two request files (the calibration, then the run)."""
+    merged = files[0].with_name("merged.tsv")
+    with merged.open("w") as out:
+        for path in files:
+            out.write(path.read_text())
+    return await integrity(run, stage, database_url, round_number, merged)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role
 from stagevote.auth.schemas import SignupRequest
 from stagevote.config import ConfigurationError, Settings
-from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.db import create_engine, create_sessionmaker, show_setting, unit_of_work
 from stagevote.core.errors import ProblemError
 from stagevote.core.logging import configure_logging
 from stagevote.migrations import upgrade
@@ -53,10 +53,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: STAGEVOTE_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="Port (default: STAGEVOTE_PORT, 8000).")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
-def serve(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Worker processes, one per core (default: STAGEVOTE_WORKERS, 1).",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API."""
     settings = _settings()
+    workers = workers if workers is not None else settings.workers
     if workers > 1 and not settings.redis_url:
         raise click.ClickException(
             "--workers above 1 needs STAGEVOTE_REDIS_URL: without Redis each worker keeps its own "
@@ -67,6 +73,10 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         settings.resolved_secret_key()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
+    if settings.uses_postgresql:
+        warning = asyncio.run(_connection_budget(settings, workers))
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     _print_welcome(settings, host if host is not None else settings.host, port if port is not None else settings.port)
     uvicorn.run(
         "stagevote.app:create_server_app",
@@ -80,6 +90,36 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         # the live stream's frames are a few hundred bytes, written once for thousands of sockets: a
         # compressor per socket would cost memory and CPU per client for nothing (realtime/fanout.py)
         ws_per_message_deflate=False,
+    )
+
+
+def connections_per_process(settings: Settings) -> int:
+    """The most PostgreSQL connections one server process opens: its pool (+50% overflow) and the vote writer's."""
+    return settings.db_pool_size + settings.db_pool_size // 2 + settings.vote_writer_connections
+
+
+async def _connection_budget(settings: Settings, workers: int) -> str | None:
+    """A sentence when `workers` processes could open more connections than PostgreSQL takes (None: they fit).
+
+    Only this instance is counted: other instances and `stagevote worker` processes share the same limit.
+    """
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            limit = int(await connection.scalar(show_setting("max_connections")) or 0)
+            reserved = int(await connection.scalar(show_setting("superuser_reserved_connections")) or 0)
+    except _DATABASE_ERRORS as exc:
+        return str(_database_failure(exc, settings, "The connection budget was not checked.").message)
+    finally:
+        await engine.dispose()
+    wanted = workers * connections_per_process(settings)
+    if wanted <= limit - reserved:
+        return None
+    return (
+        f"{workers} worker(s) × {connections_per_process(settings)} connections each (DB_POOL_SIZE "
+        f"{settings.db_pool_size} + 50% overflow + VOTE_WRITER_CONNECTIONS {settings.vote_writer_connections}) "
+        f"= {wanted}, more than PostgreSQL's max_connections {limit} less {reserved} reserved. Lower "
+        "STAGEVOTE_DB_POOL_SIZE or the workers, or raise max_connections (or put PgBouncer in front)."
     )
 
 

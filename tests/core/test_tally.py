@@ -46,3 +46,25 @@ async def test_drop_forgets_the_key(tally: Tally) -> None:
     await tally.seed("board", {"7": 1}, counted_markers=["5:7"])
     await tally.drop("board")
     assert await tally.read("board") is None
+
+
+async def test_many_increments_in_one_call_keep_the_seed_markers(tally: Tally) -> None:
+    """The vote path's group commit moves several keys at once: unseeded keys drop their changes,
+    and a change the seed already counted is skipped while the others of the same key count."""
+    await tally.seed("board", {"7": 1}, counted_markers=["5:7"])
+    await tally.seed("other", {}, counted_markers=[])
+    await tally.increment_many(
+        [
+            ("board", "5:7", {"7": 1}),  # counted by the seed
+            ("board", "6:7", {"7": 1}),
+            ("board", "9:8", {"8": 1}),
+            ("board", "10:8", {"8": 1, "7": -1}),
+            ("other", "11:3", {"3": 1}),
+            ("unseeded", "12:3", {"3": 1}),
+        ]
+    )
+    assert await tally.read("board") == {"7": 1, "8": 2}
+    assert await tally.read("other") == {"3": 1}
+    assert await tally.read("unseeded") is None
+    await tally.increment_many([("other", "13:3", {"3": 1}), ("other", "14:4", {"4": 1})])  # one key alone
+    assert await tally.read("other") == {"3": 2, "4": 1}

@@ -139,14 +139,18 @@ async def test_a_token_used_by_another_attendee_is_409(stage: Stage) -> None:
 async def test_twenty_concurrent_votes_from_one_ballot_count_exactly_the_quota(
     client: AsyncClient, runtime: Runtime, admin: Actor
 ) -> None:
+    batches = "stagevote_vote_batch_size_count"
     for quota in (1, 3):
         stage = await build_stage(client, runtime, admin, votesPerRound=quota)
         ballot = await stage.ballot()
+        before = runtime.metrics.registry.get_sample_value(batches) or 0
         answers = await asyncio.gather(*(stage.vote(ballot, "Owls", token=f"burst-{quota}-{i}") for i in range(20)))
         codes = sorted(r.status_code for r in answers)
         assert codes.count(201) == quota, codes
         assert codes.count(409) == 20 - quota, codes
         assert (await stage.board()).json()["totalVotes"] == quota
+        # on the group commit: each of the attendee's votes went into a batch of its own, one after another
+        assert (runtime.metrics.registry.get_sample_value(batches) or 0) - before >= quota + 1
 
 
 @pytest.mark.postgresql

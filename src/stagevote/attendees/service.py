@@ -130,6 +130,27 @@ def ensure_may_vote(*, attendee: Attendee, event: Event, config: VoteConfig) -> 
         raise Forbidden("Confirm your phone number with the code we sent first.", slug="not-confirmed")
 
 
+@dataclass(frozen=True)
+class BallotRule:
+    """`ensure_may_vote`'s rule for one event as flags, for a statement that checks many attendees at once
+    (the vote path's group commit): beyond not erased and not opted out, an attendee votes when
+    `registered_only` is false or they were pre-registered, and has confirmed the phone when the flag
+    for their kind (`confirm_registered`, `confirm_walk_in`) asks it."""
+
+    registered_only: bool
+    confirm_registered: bool
+    confirm_walk_in: bool
+
+
+def ballot_rule(*, event: Event, config: VoteConfig) -> BallotRule:
+    hybrid = event.access_type == AccessType.HYBRID.value
+    return BallotRule(
+        registered_only=event.access_type == AccessType.PRIVATE.value,
+        confirm_registered=False if hybrid else config.require_confirmation,
+        confirm_walk_in=True if hybrid else config.require_confirmation,
+    )
+
+
 def holds_a_ballot(*, attendee: Attendee, event: Event, config: VoteConfig) -> bool:
     """Whether the attendee's ballot counts, an opt-out aside: `ensure_may_vote` as a yes or no, without
     the opt-out (messaging counts opted-out attendees as skipped, so it must still see them)."""
@@ -197,8 +218,8 @@ def ballot_url(runtime: Runtime, token: str) -> str:
     return f"{runtime.settings.public_url}/b/{token}"
 
 
-async def attendee_for_ballot(*, session: AsyncSession, runtime: Runtime, ballot_token: str, event_id: int) -> Attendee:
-    """The attendee a ballot token speaks for; 401 for a bad or expired token, or one for another event."""
+def attendee_id_of_ballot(*, runtime: Runtime, ballot_token: str, event_id: int) -> int:
+    """The attendee id a ballot token of this event names (no query); 401 for a bad, expired or other event's token."""
     try:
         claims = decode_jwt(ballot_token, secret=runtime.secret_key, purpose=BALLOT)
         attendee_id, token_event = int(claims["att"]), int(claims["evt"])
@@ -206,6 +227,12 @@ async def attendee_for_ballot(*, session: AsyncSession, runtime: Runtime, ballot
         raise Unauthorized("Invalid or expired ballot token; join again for a new ballot link.") from exc
     if token_event != event_id:
         raise Unauthorized("This ballot token is for another event.")
+    return attendee_id
+
+
+async def attendee_for_ballot(*, session: AsyncSession, runtime: Runtime, ballot_token: str, event_id: int) -> Attendee:
+    """The attendee a ballot token speaks for; 401 for a bad or expired token, or one for another event."""
+    attendee_id = attendee_id_of_ballot(runtime=runtime, ballot_token=ballot_token, event_id=event_id)
     attendee = await AttendeeRepository(session).get(attendee_id)
     if attendee is None or attendee.event_id != event_id or attendee.erased_at is not None:
         raise Unauthorized("This ballot no longer exists.")

@@ -119,6 +119,13 @@ async def ping_database(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+def show_setting(name: str) -> Any:
+    """`SHOW <name>` (PostgreSQL) as a statement; `name` is ours, never a caller's input."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a setting name: {name!r}")
+    return text(f"SHOW {name}")
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

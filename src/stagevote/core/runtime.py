@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stagevote.config import Secret, Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
+from stagevote.core.deferred import Deferred
 from stagevote.core.hooks import TransactionHooks
 from stagevote.core.memo import Memo
 from stagevote.core.metrics import Metrics
@@ -44,6 +45,7 @@ class Runtime:
     passwords: PasswordHashing = field(default_factory=lambda: PasswordHashing(concurrency=1, queue=8))
     # what a domain keeps per process beside these (e.g. analytics' live figures), under the domain's name
     extensions: dict[str, Any] = field(default_factory=dict)
+    deferred: Deferred = field(default_factory=Deferred)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -78,6 +80,7 @@ class Runtime:
         await self.queue.start()
 
     async def close(self) -> None:
+        await self.deferred.settle(within=5)
         await self.queue.stop()
         await self.bus.stop()
         await self.engine.dispose()
@@ -85,7 +88,9 @@ class Runtime:
             await self.redis.aclose()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency in its threadpool, a hop that costs more than the
+    # whole of a lean request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

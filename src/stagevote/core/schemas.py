@@ -50,7 +50,7 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: int = Query(50, ge=1, le=500, description="Items per page (1-500)."),
     offset: int = Query(0, ge=0, le=MAX_INT, description="Items to skip."),
 ) -> PageParams:

@@ -12,6 +12,8 @@ increment whose marker the seed already counted is skipped.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -26,6 +28,25 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 2 end
 for i = 2, #ARGV, 2 do redis.call('ZINCRBY', KEYS[1], ARGV[i + 1], ARGV[i]) end
 return 1
 """
+# the same, for many changes to one key at once (the vote path's group commit): the changes whose
+# marker the seed has not counted, summed per member
+_INCREMENT_MANY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local check = redis.call('EXISTS', KEYS[2]) == 1
+local sums = {}
+local applied = 0
+local i = 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  if not check or redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then
+    for j = i + 2, i + 2 * n, 2 do sums[ARGV[j]] = (sums[ARGV[j]] or 0) + tonumber(ARGV[j + 1]) end
+    applied = applied + 1
+  end
+  i = i + 2 + 2 * n
+end
+for member, delta in pairs(sums) do redis.call('ZINCRBY', KEYS[1], delta, member) end
+return applied
+"""
 _SEED = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local pairs_end = 4 + tonumber(ARGV[3]) * 2
@@ -39,9 +60,15 @@ return 1
 """
 
 
+Change = tuple[str, str, dict[str, int]]  # (key, marker, member → delta): one `increment`
+
+
 class Tally(Protocol):
     async def increment(self, key: str, changes: dict[str, int], *, marker: str) -> bool:
         """Apply `member → delta` if the key is seeded and the seed has not counted `marker` already."""
+
+    async def increment_many(self, changes: Sequence[Change]) -> None:
+        """`increment` each of `changes`, in one call (a Redis pipeline)."""
 
     async def read(self, key: str) -> dict[str, int] | None:
         """The counts of a seeded key, or None when it must be seeded first."""
@@ -68,6 +95,10 @@ class MemoryTally:
             counts[member] = counts.get(member, 0) + delta
         return True
 
+    async def increment_many(self, changes: Sequence[Change]) -> None:
+        for key, marker, members in changes:
+            await self.increment(key, members, marker=marker)
+
     async def read(self, key: str) -> dict[str, int] | None:
         counts = self._keys.get(key)
         return dict(counts) if counts is not None else None
@@ -88,6 +119,7 @@ class RedisTally:
         self._redis = redis
         self._prefix = prefix
         self._increment = redis.register_script(_INCREMENT)
+        self._increment_many = redis.register_script(_INCREMENT_MANY)
         self._seed = redis.register_script(_SEED)
 
     def _keys(self, key: str) -> list[str]:
@@ -98,6 +130,22 @@ class RedisTally:
         for member, delta in changes.items():
             args += [member, delta]
         return int(await self._increment(keys=self._keys(key), args=args)) == 1
+
+    async def increment_many(self, changes: Sequence[Change]) -> None:
+        by_key: dict[str, list[str | int]] = defaultdict(list)
+        for key, marker, members in changes:
+            args = by_key[key]
+            args += [marker, len(members)]
+            for member, delta in members.items():
+                args += [member, delta]
+        if len(by_key) == 1:
+            ((key, args),) = by_key.items()
+            await self._increment_many(keys=self._keys(key), args=args)
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, args in by_key.items():
+                await self._increment_many(keys=self._keys(key), args=args, client=pipe)
+            await pipe.execute()
 
     async def read(self, key: str) -> dict[str, int] | None:
         rows = await self._redis.zrange(self._prefix + key, 0, -1, withscores=True)

@@ -186,6 +186,42 @@ async def _load(session: AsyncSession, event_id: int) -> VoteContext | None:
     return VoteContext(event, events_service.vote_config_of(event), rounds, performers)
 
 
+async def current_vote_context(*, runtime: Runtime, event_id: int) -> VoteContext | None:
+    """`vote_context` without a session of the caller's: the copy, or loaded in a unit of work of its own.
+
+    One load per event at a time: the requests that miss the copy together (it expires every few
+    seconds, under load) wait for that one load instead of each reading the event again.
+    """
+    cached = runtime.memo.get(_key(event_id))
+    if isinstance(cached, VoteContext):
+        return cached
+    loading = runtime.memo.get(_loading_key(event_id))
+    if isinstance(loading, asyncio.Future):
+        context: VoteContext | None = await asyncio.shield(loading)
+        return context
+    future: asyncio.Future[VoteContext | None] = asyncio.get_running_loop().create_future()
+    runtime.memo.put(_loading_key(event_id), future)
+    try:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        future.exception()  # retrieved: the waiters (if any) raise it themselves
+        raise
+    else:
+        future.set_result(context)
+        return context
+    finally:
+        runtime.memo.forget(_loading_key(event_id))
+
+
+def _loading_key(event_id: int) -> str:
+    return f"vote-context-loading:{event_id}"
+
+
 def install(runtime: Runtime) -> None:
     """Drop an instance's copy whenever any instance says the event changed."""
 

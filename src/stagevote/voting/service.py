@@ -8,30 +8,43 @@ call moves the tally and the live screens are told; the request never waits for 
 
 With `allowVoteChange`, a vote past the quota replaces the attendee's oldest vote in the round
 (with `votesPerRound: 1`, simply "change my vote"); without it, it is 409.
+
+On PostgreSQL a ballot vote first goes to the process's group commit (`voting/writer.py`): no
+query before it (the ballot is a signed token, the event a cached copy), the attendee's right to
+vote checked by the batch statement's join. Whatever the batch did not insert (a repeated token,
+the quota used, an attendee who may not vote, a vote change) takes the one-by-one path above,
+which decides it and gives every answer but the plain 201.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
 from stagevote.auth.principal import Principal
 from stagevote.core.db import after_commit, unit_of_work, utcnow
-from stagevote.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from stagevote.core.errors import Conflict, Forbidden, NotFound, ProblemError, Unauthorized, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.core.tally import RECENT_SECONDS
 from stagevote.events.models import EventStatus, RoundStatus
-from stagevote.voting.context import VoteContext, vote_context
+from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
-from stagevote.voting.repository import VoteRepository
-from stagevote.voting.schemas import LeaderboardRead, Standing
+from stagevote.voting.repository import PendingVote, VoteRepository
+from stagevote.voting.schemas import LeaderboardRead, Standing, VoteRead
+from stagevote.voting.writer import VoteWriter
+
+log = structlog.get_logger(__name__)
 
 VOTES_CHANGED = "votes.changed"  # in-process signal: {eventId, round}
 BOARD_CHANGED = "live.board"  # bus, from the live stream: {eventId, round} moved, on some instance
+SETTLE_SECONDS = 0.5  # the most a leaderboard read waits for this process's answered votes to be counted
 
 
 @dataclass(frozen=True)
@@ -40,8 +53,141 @@ class CastVote:
     created: bool
 
 
+@dataclass(frozen=True)
+class BallotVote:
+    vote: VoteRead
+    created: bool
+
+
 def tally_key(event_id: int, round_number: int) -> str:
     return f"leaderboard:{event_id}:{round_number}"
+
+
+def vote_writer(runtime: Runtime) -> VoteWriter | None:
+    """This process's group commit of ballot votes: on PostgreSQL, unless `VOTE_WRITER_CONNECTIONS` is 0.
+
+    SQLite keeps the one-by-one path: it has one writer at a time anyway, and a batch would only
+    queue behind the same lock.
+    """
+    settings = runtime.settings
+    if not settings.uses_postgresql or settings.vote_writer_connections == 0:
+        return None
+    return VoteWriter(
+        database_url=settings.database_url,
+        connections=settings.vote_writer_connections,
+        max_batch=settings.vote_batch_max,
+        on_commit=lambda committed: runtime.deferred.run(_after_batch(runtime, committed), name="vote-batch"),
+        on_batch=runtime.metrics.observe_vote_batch,
+    )
+
+
+async def vote_by_ballot(
+    *,
+    runtime: Runtime,
+    writer: VoteWriter | None,
+    event_id: int,
+    ballot_token: str | None,
+    round_number: int,
+    artist_id: int,
+    token: str,
+) -> BallotVote:
+    """A web ballot's vote: the group commit when it can take it, else `cast_vote` in a unit of work.
+    Answers as `cast_vote` does, and 401 for a missing, bad or expired ballot token."""
+    if ballot_token is None:
+        raise Unauthorized("Voting needs `Authorization: Bearer <ballotToken>`.")
+    if writer is not None:
+        batched = await _vote_in_batch(
+            runtime=runtime,
+            writer=writer,
+            event_id=event_id,
+            ballot_token=ballot_token,
+            round_number=round_number,
+            artist_id=artist_id,
+            token=token,
+        )
+        if batched is not None:
+            return batched
+    async with unit_of_work(runtime.sessionmaker) as session:
+        attendee = await attendees_service.attendee_for_ballot(
+            session=session, runtime=runtime, ballot_token=ballot_token, event_id=event_id
+        )
+        outcome = await cast_vote(
+            session=session,
+            runtime=runtime,
+            event_id=event_id,
+            attendee=attendee,
+            round_number=round_number,
+            artist_id=artist_id,
+            vote_code=None,
+            token=token,
+            channel="web",
+        )
+        answer = VoteRead.model_validate(outcome.vote)
+    return BallotVote(answer, outcome.created)
+
+
+async def _vote_in_batch(
+    *,
+    runtime: Runtime,
+    writer: VoteWriter,
+    event_id: int,
+    ballot_token: str,
+    round_number: int,
+    artist_id: int,
+    token: str,
+) -> BallotVote | None:
+    """The vote inserted by the group commit, or None when it must take the one-by-one path."""
+    attendee_id = attendees_service.attendee_id_of_ballot(runtime=runtime, ballot_token=ballot_token, event_id=event_id)
+    context = await current_vote_context(runtime=runtime, event_id=event_id)
+    if context is None:
+        return None
+    now = utcnow()
+    try:
+        number = _round_to_vote_in(context, round_number, now)
+        artist = _artist_to_vote_for(context, number, artist_id, None)
+    except ProblemError:  # the one-by-one path answers it, after the checks that come first there
+        return None
+    rule = attendees_service.ballot_rule(event=context.event, config=context.config)
+    future = writer.submit(
+        PendingVote(
+            attendee_id=attendee_id,
+            event_id=event_id,
+            artist_id=artist,
+            round=number,
+            token=token,
+            channel="web",
+            quota=context.config.votes_per_round,
+            registered_only=rule.registered_only,
+            confirm_registered=rule.confirm_registered,
+            confirm_walk_in=rule.confirm_walk_in,
+            created_at=now,
+        )
+    )
+    if future is None:
+        return None
+    vote_id = await future
+    if vote_id is None:
+        return None
+    answer = VoteRead(id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now)
+    return BallotVote(answer, created=True)
+
+
+async def _after_batch(runtime: Runtime, committed: Sequence[tuple[PendingVote, int]]) -> None:
+    """What follows a batch's commit, once for the batch and off every request's path: metrics, one
+    Redis call for the tally, one signal per event and round."""
+    for channel, n in Counter(vote.channel for vote, _ in committed).items():
+        runtime.metrics.votes.labels(channel).inc(n)
+    try:
+        await runtime.tally.increment_many(
+            [
+                (tally_key(vote.event_id, vote.round), _marker(vote_id, vote.artist_id), {str(vote.artist_id): 1})
+                for vote, vote_id in committed
+            ]
+        )
+    except Exception:  # the votes stand; like an `after_commit` callback, a failed increment is logged
+        log.exception("tally_increment_failed", votes=len(committed))
+    for event_id, number in sorted({(vote.event_id, vote.round) for vote, _ in committed}):
+        await runtime.signals.publish(VOTES_CHANGED, {"eventId": event_id, "round": number})
 
 
 async def cast_vote(
@@ -177,10 +323,16 @@ async def leaderboard(
     event_id: int,
     round_number: int | None,
     principal: Principal | None,
+    read_own_votes: bool = False,
 ) -> LeaderboardRead:
     """The standings of a round (the current one by default): 404 unknown or draft event, 422 unknown
     round, 403 when `leaderboardVisibility` keeps it from this caller for now. Without a session (the
-    live stream) it opens a unit of work only on a miss of the event copy or of the tally."""
+    live stream) it opens a unit of work only on a miss of the event copy or of the tally.
+
+    `read_own_votes` (an HTTP read) first waits, briefly, for the tally updates of the votes this process
+    already answered, so a fan who just voted sees the vote; the live stream never waits: it is told."""
+    if read_own_votes:
+        await runtime.deferred.settle(within=SETTLE_SECONDS)
     context = await vote_context(session=session, runtime=runtime, event_id=event_id)
     admin = principal is not None and principal.is_admin
     if context is None or (context.event.status == EventStatus.DRAFT.value and not admin):
