@@ -29,13 +29,31 @@ from stagevote.config import ConfigurationError
 TaskFunction = Callable[..., Awaitable[None]]
 
 
+STOP_GRACE_SECONDS = 5.0  # how long a stopping in-process queue lets its running tasks finish
+
+
 class InProcessBroker(InMemoryBroker):
-    """taskiq's in-memory broker, whose `wait_all` also waits for the tasks that tasks enqueue meanwhile."""
+    """taskiq's in-memory broker, whose `wait_all` also waits for the tasks that tasks enqueue meanwhile,
+    and whose shutdown leaves no task running behind it."""
 
     async def wait_all(self) -> None:
         while self._running_tasks:
             await asyncio.gather(*list(self._running_tasks), return_exceptions=True)
             await asyncio.sleep(0)  # let finished tasks' callbacks leave the set
+
+    async def shutdown(self) -> None:
+        """Let running tasks finish for a moment, then cancel and await the rest.
+
+        A task left running outlives its event loop: one inside a unit of work then holds its database
+        connection (and, on SQLite, the write lock) until the process ends.
+        """
+        running = set(self._running_tasks)
+        if running:
+            _, late = await asyncio.wait(running, timeout=STOP_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await super().shutdown()
 
 
 def create_broker(url: str, *, queue_name: str) -> AsyncBroker:
