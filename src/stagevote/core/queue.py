@@ -29,7 +29,7 @@ from stagevote.config import ConfigurationError
 TaskFunction = Callable[..., Awaitable[None]]
 
 
-STOP_GRACE_SECONDS = 5.0  # how long a stopping in-process queue lets its running tasks finish
+STOP_GRACE_SECONDS = 1.0  # how long a stopping in-process queue lets running tasks finish (deliveries: outbox)
 
 
 class InProcessBroker(InMemoryBroker):
