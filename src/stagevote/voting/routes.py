@@ -106,6 +106,7 @@ async def leaderboard(
     public, max-age=1` and a weak `ETag` (304 to `If-None-Match`), so a CDN or nginx can absorb
     thousands of polling phones; an admin's view (it may show hidden boards) is `private, no-store`."""
     admin = principal is not None and principal.is_admin
+    await service.settle_own_votes(runtime)  # read your own writes: the copy is dropped once a vote counts
     cached = None if admin else board_cache.get(runtime, event_id, round_)
     if cached is None:
         board = await service.leaderboard(
@@ -114,7 +115,6 @@ async def leaderboard(
             event_id=event_id,
             round_number=round_,
             principal=principal,
-            read_own_votes=True,
         )
         if admin:
             return Response(

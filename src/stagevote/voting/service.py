@@ -323,16 +323,10 @@ async def leaderboard(
     event_id: int,
     round_number: int | None,
     principal: Principal | None,
-    read_own_votes: bool = False,
 ) -> LeaderboardRead:
     """The standings of a round (the current one by default): 404 unknown or draft event, 422 unknown
     round, 403 when `leaderboardVisibility` keeps it from this caller for now. Without a session (the
-    live stream) it opens a unit of work only on a miss of the event copy or of the tally.
-
-    `read_own_votes` (an HTTP read) first waits, briefly, for the tally updates of the votes this process
-    already answered, so a fan who just voted sees the vote; the live stream never waits: it is told."""
-    if read_own_votes:
-        await runtime.deferred.settle(within=SETTLE_SECONDS)
+    live stream) it opens a unit of work only on a miss of the event copy or of the tally."""
     context = await vote_context(session=session, runtime=runtime, event_id=event_id)
     admin = principal is not None and principal.is_admin
     if context is None or (context.event.status == EventStatus.DRAFT.value and not admin):
@@ -344,6 +338,15 @@ async def leaderboard(
     if not may_see_leaderboard(context, number, principal, now):
         raise Forbidden("The organizer keeps this leaderboard hidden for now.", slug="leaderboard-hidden")
     return await standings(session=session, runtime=runtime, context=context, number=number)
+
+
+async def settle_own_votes(runtime: Runtime) -> None:
+    """Wait, briefly, for the tally updates of the votes this process already answered (they run beside
+    the requests, after the group commit), so that a fan who just voted and reads the board sees the vote.
+
+    For readers (an HTTP read of the leaderboard); the live stream never waits: it is told when votes count.
+    """
+    await runtime.deferred.settle(within=SETTLE_SECONDS)
 
 
 async def standings(
