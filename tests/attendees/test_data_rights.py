@@ -18,9 +18,10 @@ from stagevote.core.runtime import Runtime
 from stagevote.sms.models import InboundMessage
 from tests.attendees.conftest import code_in, messages, web_join
 from tests.conftest import Actor
+from tests.factories import Show, live_show, new_phone
 from tests.http import ok, problem
 from tests.messaging.conftest import settle
-from tests.sms.conftest import AUTH_TOKEN, Phone, Show, live_show, new_number
+from tests.sms.conftest import AUTH_TOKEN, Phone
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def settings(settings: Settings) -> Settings:
 
 async def fan_who_voted(client: AsyncClient, show: Show, *, email: str | None = None) -> tuple[Phone, int]:
     """A fan who joined by SMS, confirmed, gave an e-mail on the web and voted by SMS; their attendee id."""
-    phone = Phone(client, new_number())
+    phone = Phone(client, new_phone())
     code = code_in(await phone.text(f"JOIN {show.keyword}") or "")
     await phone.text(code)
     attendee_id = ok(

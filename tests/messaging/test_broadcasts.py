@@ -19,11 +19,11 @@ from stagevote.core.security import decode_jwt
 from stagevote.events.models import Event
 from stagevote.events.schemas import VoteConfig
 from stagevote.messaging.models import Message
-from tests.attendees.conftest import code_in, joined, make_event, messages, new_phone
+from tests.attendees.conftest import code_in, joined, messages
 from tests.conftest import Actor, Actors
+from tests.factories import Stage, build_stage, make_event, new_phone
 from tests.http import ok, problem
 from tests.messaging.conftest import FakeTwilio
-from tests.voting.conftest import Stage, build_stage
 
 
 @pytest.fixture

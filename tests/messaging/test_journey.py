@@ -21,12 +21,11 @@ from stagevote.events import service as events_service
 from stagevote.events.clock import RoundClock
 from stagevote.events.models import Round
 from stagevote.messaging import journey
-from tests.attendees.conftest import messages, new_phone
+from tests.attendees.conftest import messages
 from tests.conftest import Actor
-from tests.factories import event_body
+from tests.factories import Ballot, Stage, build_stage, event_body, new_phone
 from tests.http import ok
 from tests.messaging.conftest import FakeTwilio
-from tests.voting.conftest import Ballot, Stage, build_stage
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
 from stagevote.messaging.models import Message
-from tests.attendees.conftest import attendees_of, make_event, messages, new_phone, opted_out_numbers, web_join
+from tests.attendees.conftest import attendees_of, messages, opted_out_numbers, web_join
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import ok
 from tests.messaging.conftest import (
     SENDGRID_KEY,
