@@ -31,7 +31,10 @@ from tests.attendees.conftest import code_in, joined
 from tests.conftest import PASSWORD, Actor, Actors
 from tests.factories import add_attendee, event_body, make_event, new_phone
 from tests.http import ok
+from tests.proof.figures import Figures
 from tests.sms.conftest import AUTH_TOKEN, sign
+
+pytestmark = pytest.mark.proof
 
 CALLERS = ("anonymous", "fan", "artist", "brand", "developer", "api_key", "admin", "ballot")
 METRICS_TOKEN = "metrics-token-" + "m" * 20
@@ -281,7 +284,7 @@ async def build_world(client: AsyncClient, runtime: Runtime, actors: Actors) -> 
 
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_every_route_admits_exactly_its_callers(
-    client: AsyncClient, runtime: Runtime, actors: Actors, caller: str
+    client: AsyncClient, runtime: Runtime, actors: Actors, caller: str, figures: Figures
 ) -> None:
     world = await build_world(client, runtime, actors)
     wrong: list[str] = []
@@ -297,6 +300,7 @@ async def test_every_route_admits_exactly_its_callers(
             body = case.json(world) if case.json else None
             r = await client.request(case.method, path, json=body, headers=headers)
         expected = case.status_for(caller)
+        figures.add("hostile cases tried")
         if r.status_code != expected:
             wrong.append(f"{case.method} {path} ({case.route}): {r.status_code}, expected {expected}: {r.text[:200]}")
         elif r.status_code >= 400:

@@ -5,7 +5,7 @@ A test adds to a named figure with the `figures` fixture: `figures.add("hostile 
 `<pid>.json` at the end of its session, and `python -m tests.proof.summary <folder>` adds them up.
 
 The names `make proof` prints (any other name is printed too, after these):
-- `operations fuzzed`, `examples tried`: tests/proof/test_fuzz.py;
+- `operations fuzzed`, `fuzz runs`, `examples tried`: tests/proof/test_fuzz.py (once per backend);
 - `hostile cases tried`: every hostile case (a forged token, a caller on a route, a replayed webhook…);
 - `faults injected`, `faults survived`: a fault test adds one of each per fault it injects and survives;
 - `acknowledged votes lost`, `messages doubled`: what a fault test found, 0 when all is well. A fault test

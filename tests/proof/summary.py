@@ -11,7 +11,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-FIRST = ("operations fuzzed", "examples tried", "hostile cases tried", "faults injected", "faults survived")
+FIRST = (
+    "operations fuzzed",
+    "fuzz runs",
+    "examples tried",
+    "hostile cases tried",
+    "faults injected",
+    "faults survived",
+)
 HARM = ("acknowledged votes lost", "messages doubled")
 
 
@@ -29,7 +36,9 @@ def figure(found: Counter[str], name: str) -> str:
 def main(argv: list[str]) -> int:
     found = totals(Path(argv[1] if len(argv) > 1 else "var/proof"))
     print("== proof")
-    print(f"operations fuzzed: {figure(found, 'operations fuzzed')}, examples tried: {figure(found, 'examples tried')}")
+    runs = found["fuzz runs"]
+    operations = f"{found['operations fuzzed'] // runs} in each of {runs} runs" if runs else "not measured"
+    print(f"operations fuzzed: {operations}, examples tried: {figure(found, 'examples tried')}")
     print(f"hostile cases tried: {figure(found, 'hostile cases tried')}")
     print(f"faults injected: {figure(found, 'faults injected')}, survived: {figure(found, 'faults survived')}")
     for name in sorted(set(found) - set(FIRST) - set(HARM)):

@@ -46,6 +46,7 @@ def test_every_operation_as_every_role_answers_as_documented(
     with serve(database_url, tmp_path, redis_url=redis_url) as server:
         seeded = seed(server)
         report = fuzz(server.url, seeded, examples=EXAMPLES)
+    figures.add("fuzz runs")
     figures.add("operations fuzzed", len(report.operations))
     figures.add("examples tried", report.examples)
     assert len(report.operations) >= 45, sorted(report.operations)  # every operation of the document
