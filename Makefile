@@ -73,3 +73,25 @@ chromium:
 .PHONY: bench-outbox
 bench-outbox: install
 	$(BIN)/python bench/outbox_flood.py
+
+# `make proof`: schemathesis over every operation with a larger budget (PROOF_EXAMPLES per operation, role and
+# mode), the hostile cases, and the fault tests (every test marked `proof`, on PostgreSQL + Redis + RabbitMQ, as
+# `make test` needs them), the earlier hostile tests of each domain, and the fuzzing again on SQLite; then the
+# counts, whose last line is `acknowledged votes lost: …, messages doubled: …` (tests/proof/figures.py).
+PROOF_EXAMPLES ?= 40
+PROOF_RESULTS := var/proof
+PROOF_HOSTILE := tests/attendees/test_confirm_lockout.py tests/attendees/test_who_may_vote.py \
+	tests/auth/test_accounts.py tests/auth/test_password_hashing.py tests/core/test_body_limits.py \
+	tests/core/test_client_address.py tests/core/test_out_of_range.py tests/core/test_redis_down.py \
+	tests/sms/test_webhook.py
+.PHONY: proof
+proof: install
+	rm -rf $(PROOF_RESULTS)
+	@status=0; \
+	STAGEVOTE_TEST_BACKEND=postgresql STAGEVOTE_PROOF_RESULTS=$(PROOF_RESULTS) STAGEVOTE_FUZZ_EXAMPLES=$(PROOF_EXAMPLES) \
+	  $(BIN)/pytest -n 2 -p no:cacheprovider -q -m proof tests || status=1; \
+	STAGEVOTE_TEST_BACKEND=postgresql $(BIN)/pytest -n 2 -p no:cacheprovider -q $(PROOF_HOSTILE) || status=1; \
+	STAGEVOTE_TEST_BACKEND=sqlite STAGEVOTE_PROOF_RESULTS=$(PROOF_RESULTS) STAGEVOTE_FUZZ_EXAMPLES=$(PROOF_EXAMPLES) \
+	  $(BIN)/pytest -p no:cacheprovider -q tests/proof || status=1; \
+	$(BIN)/python -m tests.proof.summary $(PROOF_RESULTS) || status=1; \
+	exit $$status

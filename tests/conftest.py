@@ -228,3 +228,7 @@ async def admin(actors: Actors) -> Actor:
 @pytest.fixture
 async def fan(actors: Actors) -> Actor:
     return await actors.make(Role.FAN)
+
+
+# `figures` (a fixture) and the hook that writes them: what `make proof` adds up (tests/proof/figures.py)
+from tests.proof.figures import figures, pytest_sessionfinish  # noqa: E402, F401

@@ -6,14 +6,14 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-import jwt
 from httpx import AsyncClient, Response
 
+from stagevote.artists import service as artists_service
 from stagevote.core.runtime import Runtime
-from stagevote.core.security import encode_jwt
-from tests.conftest import Actor, Actors
+from tests.conftest import PASSWORD, Actor, Actors
 from tests.factories import event_body
 from tests.http import ok, problem
+from tests.tokens import ANOTHER_KEY, alg_none_keeping_signature, clock_moved, each_claim_dropped, resigned, unsigned
 
 PUBLIC_KEYS = {"artistId", "name", "bio", "socialLinks", "voteCode"}
 
@@ -95,10 +95,16 @@ async def test_inviting_a_new_artist_answers_the_invitation_with_a_claim_link(
     assert invitation["inviteStatus"] == "pending"
     assert invitation["voteCode"] == "1"
     assert invitation["inviteUrl"].startswith("http://testserver/claim/")
-    claims = jwt.decode(claim_token(invitation), runtime.secret_key, algorithms=["HS256"])
-    assert claims["typ"] == "artist-claim"
-    assert (claims["artist"], claims["event"]) == (invitation["artistId"], event_id)
-    assert claims["exp"] - claims["iat"] == 14 * 24 * 3600
+    # the link claims this artist's invitation to this event, for two weeks, and is good for nothing else
+    token = claim_token(invitation)
+    page = await client.get(f"/claim/{token}")
+    assert page.status_code == 200 and "The Midnight Owls" in page.text
+    assert (await client.get("/auth/profile", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    assert (await client.get("/ballot", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    with clock_moved(dt.timedelta(days=13, hours=23)):
+        assert (await client.get(f"/claim/{token}")).status_code == 200
+    with clock_moved(dt.timedelta(days=14, hours=1)):
+        assert (await client.get(f"/claim/{token}")).status_code == 404
 
     admin_view = (await line_up(client, event_id, admin))["items"]
     assert admin_view[0]["email"] == "owls@example.com"
@@ -382,14 +388,16 @@ async def test_bad_claim_tokens_are_422_on_claim_token(
     invitation = await invite(client, admin, event_id)
     other = await invite(client, admin, event_id, name="Other band")
     artist_id = invitation["artistId"]
-    claims = {"artist": artist_id, "event": event_id}
-    expired = encode_jwt(claims, secret=runtime.secret_key, purpose="artist-claim", lifetime=dt.timedelta(seconds=-1))
-    wrong_purpose = encode_jwt(claims, secret=runtime.secret_key, purpose="access", lifetime=dt.timedelta(days=1))
-    forged = encode_jwt(claims, secret="another-secret-" + "y" * 40, purpose="artist-claim", lifetime=dt.timedelta(1))
-    no_event = encode_jwt(
-        {"artist": artist_id}, secret=runtime.secret_key, purpose="artist-claim", lifetime=dt.timedelta(days=1)
-    )
-    for token in (expired, wrong_purpose, forged, no_event, fan.token, "garbage", claim_token(other)):
+    token = claim_token(invitation)
+    bad = [resigned(token, ANOTHER_KEY), unsigned(token), alg_none_keeping_signature(token), fan.token, "garbage"]
+    bad += [dropped for _, dropped in each_claim_dropped(token, runtime.secret_key)]  # each of them is needed
+    bad.append(claim_token(other))  # another artist's link
+    with clock_moved(dt.timedelta(days=15)):  # expired (the fan signs in again then: access tokens last 15 minutes)
+        login = ok(await client.post("/auth/login", json={"email": fan.email, "password": PASSWORD}))
+        signed_in = {"Authorization": f"Bearer {login['accessToken']}"}
+        r = await client.post(f"/artists/{artist_id}/claim", json={"claimToken": token}, headers=signed_in)
+        assert field_errors(r) == {"claimToken"}
+    for token in bad:
         r = await client.post(f"/artists/{artist_id}/claim", json={"claimToken": token}, headers=fan.headers)
         assert field_errors(r) == {"claimToken"}, token
     missing = await client.post(f"/artists/{artist_id}/claim", json={}, headers=fan.headers)
@@ -400,9 +408,7 @@ async def test_bad_claim_tokens_are_422_on_claim_token(
 
 
 async def test_claiming_an_unknown_artist_is_404(client: AsyncClient, fan: Actor, runtime: Runtime) -> None:
-    token = encode_jwt(
-        {"artist": 999999, "event": 1}, secret=runtime.secret_key, purpose="artist-claim", lifetime=dt.timedelta(1)
-    )
+    token = artists_service.claim_token_for(runtime=runtime, artist_id=999999, event_id=1)
     problem(await client.post("/artists/999999/claim", json={"claimToken": token}, headers=fan.headers), 404)
 
 
@@ -412,12 +418,7 @@ async def test_a_token_for_an_event_the_artist_is_not_invited_to_is_404(
     invited_to = await create_event(client, admin)
     not_invited_to = await create_event(client, admin)
     artist_id = (await invite(client, admin, invited_to))["artistId"]
-    token = encode_jwt(
-        {"artist": artist_id, "event": not_invited_to},
-        secret=runtime.secret_key,
-        purpose="artist-claim",
-        lifetime=dt.timedelta(days=1),
-    )
+    token = artists_service.claim_token_for(runtime=runtime, artist_id=artist_id, event_id=not_invited_to)
     problem(await client.post(f"/artists/{artist_id}/claim", json={"claimToken": token}, headers=fan.headers), 404)
 
 

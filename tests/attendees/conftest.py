@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 from typing import Any
 
@@ -15,45 +14,11 @@ from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import service as messaging_service
 from stagevote.messaging.models import Message
-from tests.conftest import Actor
-from tests.factories import event_body
+from tests.factories import LIFECYCLE, make_event, new_phone
 from tests.http import ok
 
-_numbers = itertools.count(1)
-LIFECYCLE = {
-    "draft": [],
-    "published": ["publish"],
-    "live": ["publish", "start"],
-    "closed": ["publish", "start", "close"],
-    "archived": ["archive"],
-}
-
-
-def new_phone() -> str:
-    """A fresh, valid US number in E.164 (NANP 555-01xx style numbers are fictional)."""
-    return f"+1202555{next(_numbers) % 10000:04d}"
-
-
-async def make_event(
-    client: AsyncClient,
-    admin: Actor,
-    *,
-    status: str = "published",
-    access: str = "public",
-    language: str = "en",
-    keyword: str | None = None,
-    **vote_config: Any,
-) -> dict[str, Any]:
-    """An event in `status`, of `access` type; `vote_config` overrides voteConfig fields (camelCase)."""
-    overrides: dict[str, Any] = {"accessType": access, "defaultLanguage": language}
-    if keyword is not None:
-        overrides["keyword"] = keyword
-    if vote_config:
-        overrides["voteConfig"] = {"rounds": [{"number": 1, "name": "Final"}], **vote_config}
-    event = ok(await client.post("/events", json=event_body(**overrides), headers=admin.headers), 201)
-    for action in LIFECYCLE[status]:
-        event = ok(await client.post(f"/events/{event['id']}/{action}", headers=admin.headers))
-    return event
+# moved to tests/factories.py; still importable from here for branches written before the move
+__all__ = ["LIFECYCLE", "make_event", "new_phone"]
 
 
 async def messages(runtime: Runtime, **where: Any) -> list[Message]:

@@ -16,8 +16,9 @@ from stagevote.attendees.models import Attendee
 from stagevote.config import Settings
 from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import attendee_row, ballot_token_in, code_in, joined, make_event, new_phone
+from tests.attendees.conftest import attendee_row, ballot_token_in, code_in, joined
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import ok, problem
 from tests.sms.conftest import AUTH_TOKEN, Phone
 

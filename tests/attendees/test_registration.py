@@ -6,8 +6,9 @@ from httpx import AsyncClient
 
 from stagevote.attendees import service as attendees_service
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import attendees_of, code_in, joined, make_event, new_phone
+from tests.attendees.conftest import attendees_of, code_in, joined
 from tests.conftest import Actor, Actors
+from tests.factories import make_event, new_phone
 from tests.http import ok, problem
 
 

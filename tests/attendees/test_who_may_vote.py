@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
-import jwt
 import pytest
 from httpx import AsyncClient
 
@@ -13,12 +13,20 @@ from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
 from stagevote.core.errors import Forbidden, Unauthorized
 from stagevote.core.runtime import Runtime
-from stagevote.core.security import encode_jwt
 from stagevote.events.models import Event
 from stagevote.events.schemas import VoteConfig
-from tests.attendees.conftest import code_in, joined, make_event
+from tests.attendees.conftest import code_in, joined
 from tests.conftest import Actor
+from tests.factories import make_event
 from tests.http import ok
+from tests.tokens import (
+    ANOTHER_KEY,
+    alg_none_keeping_signature,
+    clock_moved,
+    each_claim_dropped,
+    resigned,
+    unsigned,
+)
 
 NOW = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.UTC)
 
@@ -129,27 +137,42 @@ async def test_ballot_tokens_name_one_attendee_of_one_event(
             return found.id
 
     assert await resolve(token, event["id"]) == attendee_id
+    assert await resolve(resigned(token, runtime.secret_key), event["id"]) == attendee_id  # the harness's control
 
-    def forged(claims: dict[str, Any], *, purpose: str = "ballot", secret: str | None = None, days: float = 1) -> str:
-        return encode_jwt(
-            claims, secret=secret or runtime.secret_key, purpose=purpose, lifetime=dt.timedelta(days=days)
-        )
-
-    refused = [
-        token + "x",
-        "not-a-token",
-        forged({"att": attendee_id, "evt": event["id"]}, days=-1),  # expired
-        forged({"att": attendee_id, "evt": event["id"]}, purpose="artist-claim"),
-        forged({"att": attendee_id, "evt": event["id"]}, secret="another-secret-" + "y" * 40),
-        forged({"att": attendee_id, "evt": other["id"]}),  # attendee of another event
-        forged({"att": 999999, "evt": event["id"]}),
-        forged({"evt": event["id"]}),
-    ]
-    for bad in refused:
-        with pytest.raises(Unauthorized):
-            await resolve(bad, event["id"])
+    async with runtime.sessionmaker() as session:  # tokens the app itself would sign, for the wrong pairs
+        attendee, there = await session.get(Attendee, attendee_id), await session.get(Event, other["id"])
+        assert attendee is not None and there is not None
+        elsewhere = attendees_service.ballot_token_for(runtime=runtime, attendee=attendee, event=there)
+        nobody = attendees_service.ballot_token_for(runtime=runtime, attendee=Attendee(id=999_999), event=there)
+    invitation = ok(
+        await client.post(f"/events/{event['id']}/artists", json={"name": "Owls"}, headers=admin.headers), 201
+    )
+    here, there_id = event["id"], other["id"]
+    refused = {
+        "tampered": (token + "x", here),
+        "not a token": ("not-a-token", here),
+        "another key": (resigned(token, ANOTHER_KEY), here),
+        "alg none": (unsigned(token), here),
+        "alg none, signature kept": (alg_none_keeping_signature(token), here),
+        "an artist's claim token": (invitation["inviteUrl"].rsplit("/", 1)[1], here),
+        "an access token": (admin.token, here),
+        "an attendee of another event": (elsewhere, there_id),
+        "no such attendee": (nobody, there_id),
+    }
+    for why, (bad, at) in refused.items():
+        try:
+            await resolve(bad, at)
+        except Unauthorized:
+            continue
+        raise AssertionError(f"accepted: {why}")
+    # a token missing one of its claims (even signed with our key) is refused, or still the same attendee
+    for name, dropped in each_claim_dropped(token, runtime.secret_key):
+        with contextlib.suppress(Unauthorized):
+            assert await resolve(dropped, here) == attendee_id, name
     with pytest.raises(Unauthorized):  # a good token, presented at another event
         await resolve(token, other["id"])
+    with clock_moved(dt.timedelta(days=40)), pytest.raises(Unauthorized):  # expired (the event ended in December)
+        await resolve(token, event["id"])
 
 
 async def test_a_ballot_token_lives_at_least_a_day(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
@@ -170,5 +193,9 @@ async def test_a_ballot_token_lives_at_least_a_day(client: AsyncClient, runtime:
         event = await session.get(Event, event_id)
         assert attendee is not None and event is not None
         token = attendees_service.ballot_token_for(runtime=runtime, attendee=attendee, event=event)
-    claims = jwt.decode(token, runtime.secret_key, algorithms=["HS256"])
-    assert claims["exp"] - claims["iat"] == pytest.approx(86400, abs=5)
+    headers = {"Authorization": f"Bearer {token}"}
+    ok(await client.get("/ballot", headers=headers))  # the event ended years ago: the token works all the same
+    with clock_moved(dt.timedelta(hours=23)):
+        ok(await client.get("/ballot", headers=headers))
+    with clock_moved(dt.timedelta(hours=25)):
+        assert (await client.get("/ballot", headers=headers)).status_code == 401

@@ -10,9 +10,9 @@ from httpx import AsyncClient
 
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import make_event, messages
+from tests.attendees.conftest import messages
 from tests.conftest import Actor
-from tests.factories import event_body
+from tests.factories import event_body, make_event
 from tests.http import ok, problem
 from tests.sms.conftest import AUTH_TOKEN, WEBHOOK, sign
 

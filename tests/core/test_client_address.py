@@ -17,8 +17,9 @@ import stagevote
 from stagevote.config import Settings
 from stagevote.core.network import limit_key, resolve_client
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import joined, make_event, new_phone, web_join
+from tests.attendees.conftest import joined, web_join
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import problem
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]

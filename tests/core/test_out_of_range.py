@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from stagevote.core.runtime import Runtime
-from tests.attendees.conftest import code_in, joined, make_event, new_phone
+from tests.attendees.conftest import code_in, joined
 from tests.conftest import BACKEND, Actor
-from tests.factories import event_body
+from tests.factories import event_body, make_event, new_phone
 from tests.http import ok, problem
 
 HUGE = (2**31, 2**63, 10**20, -(2**63) - 1)

@@ -18,8 +18,9 @@ from httpx import ASGITransport, AsyncClient, Response
 
 from stagevote.app import create_app
 from stagevote.config import Settings
-from tests.attendees.conftest import joined, make_event, new_phone
+from tests.attendees.conftest import joined
 from tests.conftest import PASSWORD, Actors
+from tests.factories import make_event, new_phone
 from tests.http import ok, problem
 
 

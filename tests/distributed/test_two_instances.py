@@ -19,8 +19,8 @@ from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
 from stagevote.migrations import upgrade
 from tests.conftest import PASSWORD, PG_URL, REDIS_URL, Actor, _create_database, _drop_database
+from tests.factories import build_stage
 from tests.realtime.test_live import Screen, free_port
-from tests.voting.conftest import build_stage
 
 pytestmark = pytest.mark.postgresql
 
@@ -50,6 +50,8 @@ def _environment(settings: Settings, tmp: Path) -> dict[str, str]:
         "STAGEVOTE_SECRET_KEY": settings.secret_key or "",
         "STAGEVOTE_PUBLIC_URL": settings.public_url,
         "STAGEVOTE_SECRET_KEY_FILE": str(tmp / "unused-key"),
+        # an instance's copy of an event never ages out here: only the bus can tell it that a round closed
+        "STAGEVOTE_HOT_CACHE_SECONDS": "3600",
     }
     return env
 
@@ -137,11 +139,18 @@ async def test_a_vote_on_one_instance_reaches_a_screen_on_the_other(
                 assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201  # taken by the first
                 board = await screen.wait_for("leaderboard", lambda b: b["totalVotes"] == 1, within=10)
                 assert {s["name"]: s["votes"] for s in board["standings"]}["Owls"] == 1
+                async with httpx.AsyncClient(base_url=second) as other:  # the second caches the event: round 1 open
+                    early = await other.post(
+                        f"/events/{stage.event_id}/vote",
+                        json={"round": 1, "artistId": stage.artists["Foxes"], "token": "early-vote-1"},
+                        headers=(await stage.ballot()).headers,
+                    )
+                    assert early.status_code == 201, early.text
                 await stage.admin_post("/rounds/1/close")  # a round change on the first, seen on the second
                 await screen.wait_for("round", lambda r: r["number"] == 1 and r["status"] == "closed", within=10)
             finally:
                 await screen.client.disconnect()
-        # and the second instance's own copy of the event was refreshed through the bus
+        # and the second instance's own copy of the event was dropped through the bus (it would not age out)
         async with httpx.AsyncClient(base_url=second) as api:
             rounds = (await api.get(f"/events/{stage.event_id}/rounds")).json()["items"]
             assert rounds[0]["status"] == "closed"
@@ -150,6 +159,6 @@ async def test_a_vote_on_one_instance_reaches_a_screen_on_the_other(
                 json={"round": 1, "artistId": stage.artists["Foxes"], "token": "late-vote-1"},
                 headers=(await stage.ballot()).headers,
             )
-            assert r.status_code == 409
+            assert r.status_code == 409, r.text
     finally:
         await runtime.close()

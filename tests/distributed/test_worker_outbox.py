@@ -35,6 +35,7 @@ from stagevote.migrations import upgrade
 from tests.conftest import PG_URL, REDIS_URL, Actors, _create_database, _drop_database
 from tests.factories import event_body
 from tests.messaging.conftest import kept_by_filters, rfc2822
+from tests.proof.figures import Figures
 
 pytestmark = pytest.mark.postgresql
 
@@ -159,8 +160,9 @@ async def message_counts(settings: Settings, sessionmaker: Any) -> dict[str, int
         return {status: int(n) for status, n in rows}
 
 
+@pytest.mark.proof
 async def test_a_broadcast_survives_a_killed_worker_and_a_flaky_provider(
-    cluster: Settings, flaky_twilio: FlakyTwilio, tmp_path: Path
+    cluster: Settings, flaky_twilio: FlakyTwilio, tmp_path: Path, figures: Figures
 ) -> None:
     app = create_app(cluster)
     runtime = app.state.runtime
@@ -223,8 +225,11 @@ async def test_a_broadcast_survives_a_killed_worker_and_a_flaky_provider(
     assert set(flaky_twilio.accepted) == {f"+1303555{i:04d}" for i in range(ELIGIBLE)}
     # a send cut short by the kill was looked up at Twilio before anything went out again: nothing doubled
     doubled = [to for to, n in flaky_twilio.accepted.items() if n > 1]
+    figures.add("faults injected")  # the SIGKILL (make proof prints these)
+    figures.add("messages doubled", len(doubled))
     assert doubled == [], (len(doubled), cut_short)
     assert flaky_twilio.lookups >= cut_short
+    figures.add("faults survived")
 
     client_redis = redis.Redis.from_url(REDIS_URL)
     keys = [k async for k in client_redis.scan_iter(match=f"{cluster.redis_key_prefix}*")]

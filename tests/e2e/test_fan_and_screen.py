@@ -22,8 +22,8 @@ from tests.e2e.conftest import (
     open_page,
     screenshot,
 )
+from tests.factories import build_stage
 from tests.messaging.conftest import FakeTwilio
-from tests.voting.conftest import build_stage
 
 FAN = "+12025550147"
 

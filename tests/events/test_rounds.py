@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from tests.conftest import Actor
 from tests.events.test_events import act, create
+from tests.http import ok, problem
 
 
 async def live_event(client: AsyncClient, admin: Actor, **overrides: Any) -> dict[str, Any]:
@@ -67,23 +68,32 @@ async def test_vote_config_edits_keep_started_rounds_intact(client: AsyncClient,
     eid = event["id"]
     await client.post(f"/events/{eid}/rounds/1/open", headers=admin.headers)
     config = event["voteConfig"]
+
+    async def put(vote_config: dict[str, Any]) -> Response:
+        return await client.put(f"/events/{eid}", json={"voteConfig": vote_config}, headers=admin.headers)
+
     renamed = {**config, "rounds": [{**config["rounds"][0], "name": "Opening heats"}, config["rounds"][1]]}
-    r = await client.put(f"/events/{eid}", json={"voteConfig": renamed}, headers=admin.headers)
-    assert r.status_code == 200
+    ok(await put(renamed))
     added = {**renamed, "rounds": [*renamed["rounds"], {"number": 3, "name": "Encore"}]}
-    assert (await client.put(f"/events/{eid}", json={"voteConfig": added}, headers=admin.headers)).status_code == 200
+    ok(await put(added))
     assert [r["name"] for r in await rounds(client, eid)] == ["Opening heats", "Final", "Encore"]
-    dropped_open = {**added, "rounds": []}
-    assert (
-        await client.put(f"/events/{eid}", json={"voteConfig": dropped_open}, headers=admin.headers)
-    ).status_code == 422
+    problem(await put({**added, "rounds": []}), 422)  # the schema: an event has at least one round
+
+    # the open round's artists are fixed
     moved = {**added, "rounds": [{**added["rounds"][0], "artistIds": [1]}, *added["rounds"][1:]]}
-    assert (await client.put(f"/events/{eid}", json={"voteConfig": moved}, headers=admin.headers)).status_code == 409
+    assert "Round 1" in problem(await put(moved), 409)["detail"]
+
+    # a round that has started (open now, or closed) cannot be removed; a pending one can
+    await client.post(f"/events/{eid}/rounds/1/close", headers=admin.headers)
+    await client.post(f"/events/{eid}/rounds/2/open", headers=admin.headers)
+    only_first = {**added, "rounds": added["rounds"][:1]}  # a valid config: drops the open round 2 (and 3)
+    refused = problem(await put(only_first), 409)
+    assert refused["type"] == "urn:stagevote:problem:round-started" and "Round 2" in refused["detail"]
+    listed = await rounds(client, eid)
+    assert [(r["number"], r["status"]) for r in listed] == [(1, "closed"), (2, "open"), (3, "pending")]
     only_first_two = {**added, "rounds": added["rounds"][:2]}
-    assert (
-        await client.put(f"/events/{eid}", json={"voteConfig": only_first_two}, headers=admin.headers)
-    ).status_code == 200
-    assert len(await rounds(client, eid)) == 2
+    ok(await put(only_first_two))
+    assert [(r["number"], r["status"]) for r in await rounds(client, eid)] == [(1, "closed"), (2, "open")]
 
 
 async def test_rounds_of_a_draft_are_hidden_from_the_public(client: AsyncClient, admin: Actor) -> None:

@@ -23,9 +23,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
 from stagevote.messaging.models import Message
 from tests.conftest import Actor, _empty_everything
+from tests.factories import build_stage
 from tests.http import ok
 from tests.messaging.conftest import FakeTwilio, add_message, settle
-from tests.voting.conftest import build_stage
 
 CONCURRENCY = 4
 

@@ -15,9 +15,9 @@ from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from tests.attendees.conftest import messages
 from tests.conftest import Actor, Actors
+from tests.factories import build_stage
 from tests.http import ok, problem
 from tests.messaging.conftest import AUTH_TOKEN, UNREACHABLE_NUMBER
-from tests.voting.conftest import build_stage
 
 
 @pytest.fixture

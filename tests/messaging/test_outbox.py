@@ -1,8 +1,10 @@
-"""The outbox through the real (in-process) queue against the fake Twilio: once only, retries, sweeps, limits.
+"""The outbox through the real (in-process) queue against the fake Twilio: once only, retries, leases, limits.
 
-The app's background sweeper is switched off here: each test runs `outbox.sweep` itself, when it means to,
-so what a sweep finds is known. Time is not waited for: a retry's `next_attempt_at` or a row's
-`updated_at` is moved into the past instead.
+The app's background dispatcher (its once-a-second pass) is switched off here: each test runs a dispatcher
+pass (`outbox.sweep`) itself when it means to, so what a pass finds is known, and waits for the queue with
+`settle` (the queue's own `wait_all`), never by polling. A commit that queues messages still wakes the
+dispatcher through its `DRAIN` task, as in production. Time is not waited for: a retry's `next_attempt_at`,
+a lease's `leased_until` or a `sending` row's `updated_at` is moved into the past instead.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
 from stagevote.messaging.models import Message
-from tests.attendees.conftest import attendees_of, make_event, messages, new_phone, opted_out_numbers, web_join
+from tests.attendees.conftest import attendees_of, messages, opted_out_numbers, web_join
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import ok
 from tests.messaging.conftest import (
     SENDGRID_KEY,
@@ -38,7 +41,8 @@ from tests.messaging.conftest import (
 
 
 @pytest.fixture(autouse=True)
-def _no_background_sweeper(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_background_dispatcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the app starts (autouse fixtures come first): its dispatcher loop never runs."""
     monkeypatch.setattr(outbox.Sweeper, "start", lambda self: None)
 
 
@@ -230,9 +234,9 @@ async def test_a_row_stuck_in_sending_that_twilio_does_not_have_is_sent_again(
     assert lookup["To"] == stuck_phone
 
 
-async def test_sweepers_side_by_side_hand_a_row_out_once(runtime: Runtime, twilio: FakeTwilio) -> None:
+async def test_dispatchers_side_by_side_hand_a_row_out_once(runtime: Runtime, twilio: FakeTwilio) -> None:
     phone = new_phone()
-    await add_message(runtime, to=phone, age=dt.timedelta(minutes=5))
+    await add_message(runtime, to=phone)  # queued and due: what both passes look for
     found = await asyncio.gather(outbox.sweep(runtime), outbox.sweep(runtime))
     assert sorted(found) == [0, 1]
     await settle(runtime)

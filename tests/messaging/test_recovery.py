@@ -12,7 +12,7 @@ from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox, providers
 from stagevote.messaging.models import Message
-from tests.attendees.conftest import new_phone
+from tests.factories import new_phone
 from tests.messaging.conftest import Answer, FakeTwilio, add_message, make_due, message, settle
 
 BODY = "ROCKFEST: round 2 is open! Vote now."

@@ -20,11 +20,11 @@ from stagevote.messaging import outbox, sealing
 from stagevote.messaging.models import Message
 from stagevote.migrations import upgrade
 from stagevote.sms.models import InboundMessage
-from tests.attendees.conftest import make_event, new_phone, web_join
+from tests.attendees.conftest import web_join
 from tests.conftest import Actor
+from tests.factories import build_stage, make_event, new_phone
 from tests.http import ok
 from tests.messaging.conftest import AUTH_TOKEN, OUR_NUMBER, FakeTwilio, add_message, message, settle
-from tests.voting.conftest import build_stage
 
 CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 TOKEN = re.compile(r"/b/(eyJ[\w-]+\.[\w-]+\.[\w-]+)")

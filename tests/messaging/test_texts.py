@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from types import SimpleNamespace
+from typing import cast
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 import pytest
 
-from stagevote.core.security import encode_jwt
+from stagevote.attendees import service as attendees_service
+from stagevote.attendees.models import Attendee
+from stagevote.core.db import utcnow
+from stagevote.core.runtime import Runtime
+from stagevote.events.models import Event
 from stagevote.messaging import texts
 from stagevote.messaging.texts import GSM7_BASIC, GSM7_EXTENSION, SUBJECTS, TEXTS, gsm7, subject, text, top_line
 
 SEGMENT = 153  # GSM-7 characters in one part of a concatenated SMS (160 for a single one)
 # a realistic deployment with very large ids: the ballot link is the longest value a text carries
 PUBLIC_URL = "https://vote.stagevote.example"
-TOKEN = encode_jwt(
-    {"att": 987_654_321, "evt": 12_345_678}, secret="s" * 48, purpose="ballot", lifetime=dt.timedelta(days=400)
+TOKEN = attendees_service.ballot_token_for(  # the app's own ballot token, for an event that ends in 400 days
+    runtime=cast(Runtime, SimpleNamespace(secret_key="s" * 48)),
+    attendee=Attendee(id=987_654_321),
+    event=Event(id=12_345_678, end_date=utcnow() + dt.timedelta(days=400)),
 )
 WIDE = "€"  # two septets
 LONGEST = {

@@ -10,8 +10,9 @@ from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
 from stagevote.messaging import service as messaging_service
-from tests.attendees.conftest import code_in, make_event, messages, new_phone
+from tests.attendees.conftest import code_in, messages
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import ok, problem
 from tests.messaging.conftest import AUTH_TOKEN, OUR_NUMBER, UNREACHABLE_NUMBER, FakeTwilio, settle
 

@@ -12,8 +12,8 @@ from httpx import AsyncClient
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
 from stagevote.realtime.broadcaster import Throttle
+from tests.factories import build_stage
 from tests.realtime.test_live import Screen, served_app, staff  # noqa: F401 - fixtures
-from tests.voting.conftest import build_stage
 
 
 async def test_a_throttle_acts_at_once_then_once_more_for_a_burst_with_the_last_state() -> None:

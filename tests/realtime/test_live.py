@@ -16,7 +16,7 @@ from stagevote.app import create_server_app
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actor, Actors, _empty_everything
-from tests.voting.conftest import build_stage
+from tests.factories import build_stage
 
 
 def free_port() -> int:

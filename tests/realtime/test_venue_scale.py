@@ -15,8 +15,8 @@ from sqlalchemy import event
 from stagevote.core.runtime import Runtime
 from stagevote.realtime import namespace
 from stagevote.realtime.fanout import FanOut
+from tests.factories import build_stage
 from tests.realtime.test_live import Screen, http, screen, served, served_app, staff  # noqa: F401 - fixtures
-from tests.voting.conftest import build_stage
 
 
 class RawClient:

@@ -9,10 +9,10 @@ from httpx import AsyncClient
 from stagevote.core.runtime import Runtime
 from tests.attendees.conftest import messages
 from tests.conftest import Actor
+from tests.factories import live_show, web_fan
 from tests.http import ok, problem
 from tests.messaging.conftest import settle
-from tests.reports.conftest import web_fan, web_vote
-from tests.sms.conftest import live_show
+from tests.reports.conftest import web_vote
 
 SCRIPT_NAME = "<script>alert('owls')</script>"
 

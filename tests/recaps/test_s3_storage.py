@@ -15,10 +15,10 @@ from moto.server import ThreadedMotoServer
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actor
+from tests.factories import live_show, web_fan
 from tests.http import ok, problem
 from tests.realtime.test_live import free_port
-from tests.reports.conftest import web_fan, web_vote
-from tests.sms.conftest import live_show
+from tests.reports.conftest import web_vote
 
 BUCKET = "stagevote-recaps"
 PUBLIC_READ = json.dumps(  # what a bucket of public pages says (no object ACLs: the bucket owner decides)

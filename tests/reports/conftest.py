@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import itertools
 import json
 import time
 import uuid
@@ -23,20 +21,23 @@ from sqlalchemy import select
 from stagevote.app import create_server_app
 from stagevote.attendees.models import Attendee
 from stagevote.config import Settings
-from stagevote.core.db import unit_of_work, utcnow
+from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
-from stagevote.core.security import encode_jwt
 from tests.attendees.conftest import code_in
 from tests.conftest import Actor
+from tests.factories import Show, WebFan, live_show, new_phone, web_fan
 from tests.http import ok
 from tests.messaging.conftest import settle
 from tests.realtime.test_live import free_port
-from tests.sms.conftest import AUTH_TOKEN, Phone, Show, live_show
+from tests.sms.conftest import AUTH_TOKEN, Phone
+
+# moved to tests/factories.py; still importable from here for branches written before the move
+__all__ = ["WebFan", "web_fan"]
+
 
 FORMULA_ARTIST = '=HYPERLINK("http://evil.example/","Bears")'
 FORMULA_EMAIL = "=fan@example.com"
 ROUNDS = [{"number": 1, "name": "Heats"}, {"number": 2, "name": "Semis"}, {"number": 3, "name": "Final"}]
-_numbers = itertools.count(3000)
 
 
 @pytest.fixture
@@ -136,22 +137,6 @@ class EventStream:
         raise AssertionError(f"no matching frame within {within}s; got {self.frames}")
 
 
-def new_number() -> str:
-    return f"+1202555{next(_numbers) % 10000:04d}"
-
-
-@dataclass
-class WebFan:
-    attendee_id: int
-    phone: str
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 @dataclass
 class Seeded:
     """The seeded show and the personal data it holds (which no sponsor may ever see)."""
@@ -180,23 +165,6 @@ class Seeded:
         return [*self.phones, *(p.removeprefix("+1") for p in self.phones), *self.emails]
 
 
-async def web_fan(runtime: Runtime, event_id: int, *, email: str | None = None) -> WebFan:
-    """A fan who joined on the web and confirmed the phone, holding a ballot token."""
-    phone = new_number()
-    email = email or f"fan-{uuid.uuid4().hex[:8]}@example.com"
-    async with unit_of_work(runtime.sessionmaker) as session:
-        attendee = Attendee(event_id=event_id, phone_number=phone, email=email, confirmed_at=utcnow())
-        session.add(attendee)
-        await session.flush()
-    token = encode_jwt(
-        {"att": attendee.id, "evt": event_id},
-        secret=runtime.secret_key,
-        purpose="ballot",
-        lifetime=dt.timedelta(days=1),
-    )
-    return WebFan(attendee.id, phone, email, token)
-
-
 async def web_vote(client: AsyncClient, show: Show, fan: WebFan, artist: str, round_: int) -> None:
     body = {"round": round_, "artistId": show.artists[artist], "token": uuid.uuid4().hex}
     ok(await client.post(f"/events/{show.id}/vote", json=body, headers=fan.headers), 201)
@@ -219,7 +187,7 @@ async def seed_show(client: AsyncClient, runtime: Runtime, admin: Actor, **confi
     """
     show = await live_show(client, runtime, admin, names=("Owls", "Foxes", FORMULA_ARTIST), rounds=ROUNDS, **config)
     web = [await web_fan(runtime, show.id, email=FORMULA_EMAIL if n == 0 else None) for n in range(14)]
-    sms = [Phone(client, new_number()) for _ in range(6)]
+    sms = [Phone(client, new_phone()) for _ in range(6)]
     for phone in sms:
         code = code_in(await phone.text(f"JOIN {show.keyword}") or "")
         assert "/b/" in (await phone.text(code) or "")

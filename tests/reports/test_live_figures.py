@@ -12,9 +12,9 @@ from httpx import AsyncClient
 
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actor
+from tests.factories import live_show, web_fan
 from tests.http import ok
-from tests.reports.conftest import EventStream, web_fan
-from tests.sms.conftest import live_show
+from tests.reports.conftest import EventStream
 
 ENOUGH = 10.0  # seconds to wait for a frame before calling it lost (a loaded machine is slow, not broken)
 

@@ -22,9 +22,9 @@ from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.voting.models import Vote
 from tests.conftest import Actor, Actors
+from tests.factories import live_show, web_fan
 from tests.http import ok, problem
-from tests.reports.conftest import brand_of, seed_show, web_fan, web_vote
-from tests.sms.conftest import live_show
+from tests.reports.conftest import brand_of, seed_show, web_vote
 
 
 def lone_hidden_cells(cells: dict[Any, int], shown: set[Any], *groupings: Callable[[Any], Any]) -> list[Any]:

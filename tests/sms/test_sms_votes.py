@@ -8,10 +8,11 @@ from sqlalchemy import select
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.voting.models import Vote
-from tests.attendees.conftest import code_in, make_event, messages
+from tests.attendees.conftest import code_in, messages
 from tests.conftest import Actor
+from tests.factories import Show, live_show, make_event
 from tests.http import ok
-from tests.sms.conftest import Phone, Show, live_show
+from tests.sms.conftest import Phone
 
 
 async def votes_of(runtime: Runtime) -> list[Vote]:

@@ -22,13 +22,13 @@ from tests.attendees.conftest import (
     ballot_token_in,
     code_in,
     joined,
-    make_event,
     messages,
     opted_out_numbers,
 )
 from tests.conftest import Actor
+from tests.factories import make_event, new_phone
 from tests.http import ok, problem
-from tests.sms.conftest import OUR_NUMBER, WEBHOOK, Phone, new_number, reply_of, sign
+from tests.sms.conftest import OUR_NUMBER, WEBHOOK, Phone, reply_of, sign
 
 
 async def count(runtime: Runtime, model: type) -> int:
@@ -172,7 +172,7 @@ async def test_wrong_expired_and_unexpected_codes_by_sms(
     # locked, yet the right code texted from the phone itself still confirms: the phone is the proof
     assert ballot_token_in(await phone.text(code) or "")
     # an expired code does not
-    late = Phone(client, new_number())
+    late = Phone(client, new_phone())
     code = code_in(await late.text(event["keyword"]) or "")
     [attendee] = await attendees_of(runtime, late.number)
     await age_code(runtime, attendee.id, by=dt.timedelta(minutes=11))

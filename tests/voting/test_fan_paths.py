@@ -7,7 +7,7 @@ from httpx import AsyncClient
 from stagevote.core.runtime import Runtime
 from tests.attendees.conftest import code_in, messages
 from tests.conftest import Actor
-from tests.voting.conftest import build_stage
+from tests.factories import build_stage
 
 
 async def test_join_confirm_vote_and_the_leaderboard_on_the_web(

@@ -10,8 +10,7 @@ from httpx import AsyncClient
 
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actor
-from tests.factories import event_body
-from tests.voting.conftest import Stage, build_stage
+from tests.factories import Stage, build_stage, event_body
 
 
 async def test_standings_rank_and_ties_share_a_rank(stage: Stage) -> None:

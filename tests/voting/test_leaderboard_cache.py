@@ -9,7 +9,7 @@ from sqlalchemy import event
 from stagevote.core.runtime import Runtime
 from stagevote.voting import board_cache
 from tests.conftest import Actor
-from tests.voting.conftest import Stage, build_stage
+from tests.factories import Stage, build_stage
 
 
 async def test_the_public_board_is_cacheable_and_answers_304_while_the_standings_stand(stage: Stage) -> None:

@@ -10,8 +10,7 @@ from httpx import AsyncClient
 from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from tests.conftest import Actor
-from tests.factories import event_body
-from tests.voting.conftest import Stage
+from tests.factories import Stage, event_body
 
 
 def at(seconds: float) -> str:

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actor
-from tests.voting.conftest import Stage, build_stage
+from tests.factories import Stage, build_stage
 
 
 async def test_a_vote_is_201_and_the_same_token_again_is_200_counted_once(stage: Stage) -> None:

@@ -23,8 +23,8 @@ from stagevote.core.runtime import Runtime
 from stagevote.web.pages import join_number
 from tests.conftest import Actor
 from tests.e2e.conftest import LiveServer
+from tests.factories import Stage, build_stage
 from tests.realtime.test_live import free_port
-from tests.voting.conftest import Stage, build_stage
 
 JWT = re.compile(r"eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}")
 

@@ -290,3 +290,72 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(down, _on_dependency_down)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(UnhandledErrorMiddleware)
+    _document_problems(app)
+
+
+# --- the OpenAPI document says so too ---------------------------------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `errors` lists the invalid fields of a 422.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:stagevote:problem:<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _PROBLEM_CONTENT}
+
+
+def _declares_its_own_body(response: dict[str, Any]) -> bool:
+    """A response whose route declared a JSON body of its own (e.g. /ready's 503 report), not FastAPI's default."""
+    schemas = [media.get("schema") for media in (response.get("content") or {}).values()]
+    return any(schema and schema.get("$ref") != _FASTAPI_VALIDATION for schema in schemas)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Every error answer is problem+json: say so in the OpenAPI document, for each operation.
+
+    FastAPI documents only its own 422 (as `application/json`, a shape we never send). Each operation gets
+    the problem schema for its 422 and for the errors its route names, plus `4XX` (a refusal: 401, 403, 404,
+    409, 413, 415, 429…, each with its own slug in `type`) and `503` (a dependency down, with `Retry-After`).
+    A 500 is not documented: it is a bug.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, response in responses.items():
+                    if code[0] in "45" and not _declares_its_own_body(response):
+                        response["content"] = _PROBLEM_CONTENT
+                responses.setdefault("4XX", _problem_response("A refusal; `type` names the problem"))
+                responses.setdefault("503", _problem_response("A dependency does not answer; try after `Retry-After`"))
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""Hostile callers: what an attacker tries, one module per kind of attack (`make proof` counts the cases)."""
