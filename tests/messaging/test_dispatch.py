@@ -126,7 +126,9 @@ async def test_a_broadcast_goes_out_in_batches_with_bounded_deliveries(
     # the queue carried batches, each row in exactly one of them, not a task per message
     assert set(handed.ids().values()) == {1} and len(handed.ids()) == fans
     assert all(len(batch) <= outbox.MAX_BATCH for batch in handed.batches)
-    assert sum(handed.tasks.values()) < fans // 10, handed.tasks
+    # a task per message would be 800 (a drain and a delivery each); the drains are wake-ups that coalesce,
+    # fewer on a quiet machine (about 20) than on a loaded one (about 50)
+    assert sum(handed.tasks.values()) < fans // 4, handed.tasks
     async with unit_of_work(runtime.sessionmaker) as session:
         statuses = await session.execute(
             select(Message.status, func.count()).where(Message.message_type == "CUSTOM").group_by(Message.status)

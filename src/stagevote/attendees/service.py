@@ -446,11 +446,6 @@ def tries_left(attendee: Attendee) -> int:
     return max(0, MAX_CODE_TRIES - attendee.confirmation_attempts)
 
 
-def _seconds_until_expiry(attendee: Attendee, now: dt.datetime) -> int:
-    expires = attendee.confirmation_expires_at or now
-    return max(1, int((expires - now).total_seconds()))
-
-
 @dataclass(frozen=True)
 class Confirmed:
     attendee: Attendee
@@ -465,9 +460,16 @@ def _wrong_code(left: int) -> Unprocessable:
     return error
 
 
-def _locked(retry_after: int) -> TooManyRequests:
+def _locked() -> TooManyRequests:
+    """Five wrong tries: `Retry-After` is a code's whole lifetime, whatever this code has left.
+
+    The time a pending code has left would tell a prober that the id exists and when its fan joined;
+    an id with no code answers the same constant. A fan told to wait longer than needed loses little:
+    joining again sends a new code at once.
+    """
     error = TooManyRequests(
-        "Too many wrong codes; wait until this code expires, then join again for a new one.", retry_after=retry_after
+        "Too many wrong codes; wait until this code expires, then join again for a new one.",
+        retry_after=int(CODE_LIFETIME.total_seconds()),
     )
     error.commit_session = True
     return error
@@ -485,7 +487,7 @@ async def _no_code_here(runtime: Runtime, attendee_id: int) -> ProblemError:
     )
     if spent.allowed and spent.remaining > 0:
         return _wrong_code(spent.remaining)
-    return _locked(spent.retry_after)
+    return _locked()
 
 
 async def confirm_on_web(
@@ -524,7 +526,7 @@ async def confirm_on_web(
     if result == "expired":
         raise Unprocessable.field("code", "this code has expired; ask for a new one by joining again")
     if result == "locked":
-        raise _locked(_seconds_until_expiry(attendee, now))
+        raise _locked()
     if result == "wrong":
         raise _wrong_code(tries_left(attendee))
     token = ballot_token_for(runtime=runtime, attendee=attendee, event=event)
