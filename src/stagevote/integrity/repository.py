@@ -22,6 +22,7 @@ from stagevote.events.models import Round
 from stagevote.voting.models import Vote
 
 MINUTE = 60
+CHUNK = 500  # values per IN (...): far below the bound parameters either database takes
 
 
 @dataclass(frozen=True)
@@ -86,21 +87,42 @@ class IntegrityRepository:
     async def members_of_busy_blocks(self, event_id: int, *, digits: int, min_size: int) -> list[Member]:
         """Walk-ins whose number shares all but its last `digits` digits with at least `min_size - 1` other
         walk-ins of the event; the key is that common prefix (the block)."""
-        block = func.substr(Attendee.phone_number, 1, func.length(Attendee.phone_number) - digits)
-        return await self._members_of_big_groups(event_id, block, min_size)
+        return await self._members_of_big_groups(event_id, self._range(digits), min_size)
 
     async def members_of_busy_addresses(self, event_id: int, *, min_size: int) -> list[Member]:
         """Walk-ins whose web join came from an address (IPv4, or IPv6 /64) at least `min_size` of them share."""
         return await self._members_of_big_groups(event_id, Attendee.join_address, min_size)
 
-    async def numbers(self, event_id: int) -> list[Number]:
-        """Every walk-in's number (what kind of line it is, only the phonenumbers library can tell)."""
+    @staticmethod
+    def _range(digits: int) -> ColumnElement[Any]:
+        """A number without its last `digits` digits: the range it was allocated from."""
+        return func.substr(Attendee.phone_number, 1, func.length(Attendee.phone_number) - digits)
+
+    async def number_ranges(self, event_id: int, *, digits: int) -> list[tuple[str, int]]:
+        """The walk-ins' numbers grouped by range (all but the last `digits` digits) and length: one number of
+        each group, and its length (what kind of line a number is, only the phonenumbers library can tell, and
+        a range is one kind of line)."""
+        of_event = and_(self._walk_ins(event_id), Attendee.phone_number.is_not(None))
+        length = func.length(Attendee.phone_number)
         statement = (
-            select(Attendee.id, Attendee.phone_number, Attendee.joined_at)
-            .where(self._walk_ins(event_id), Attendee.phone_number.is_not(None))
-            .order_by(Attendee.id)
+            select(func.min(Attendee.phone_number), length).where(of_event).group_by(self._range(digits), length)
         )
-        return [Number(int(i), str(p), at) for i, p, at in await self.session.execute(statement)]
+        return [(str(p), int(n)) for p, n in await self.session.execute(statement)]
+
+    async def numbers_in_ranges(self, event_id: int, samples: Sequence[str], *, digits: int) -> list[Number]:
+        """The walk-ins whose number is in the range (and of the length) of one of `samples`, a chunk of ranges
+        per statement."""
+        wanted = {(p[:-digits], len(p)) for p in samples}
+        prefixes = sorted({prefix for prefix, _ in wanted})
+        found: list[Number] = []
+        for start in range(0, len(prefixes), CHUNK):
+            statement = select(Attendee.id, Attendee.phone_number, Attendee.joined_at).where(
+                self._walk_ins(event_id), self._range(digits).in_(prefixes[start : start + CHUNK])
+            )
+            for i, p, at in await self.session.execute(statement):
+                if (str(p)[:-digits], len(str(p))) in wanted:
+                    found.append(Number(int(i), str(p), at))
+        return sorted(found, key=lambda n: n.attendee_id)
 
     async def late_votes(self, event_id: int, *, seconds: int) -> list[LateVote]:
         """Votes in a timed round cast by attendees who joined at most `seconds` before its `closesAt`."""
