@@ -25,6 +25,7 @@ from stagevote.core.operations import router as operations_router
 from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from stagevote.events.routes import router as events_router
+from stagevote.integrity.routes import router as integrity_router
 from stagevote.messaging import outbox
 from stagevote.messaging.routes import router as messaging_router
 from stagevote.realtime.boards import Boards
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_ballot_scheme(app)
     for router in (attendees_router, sms_router, messaging_router, reports_router, analytics_router, recaps_router):
         app.include_router(router)
+    app.include_router(integrity_router)
     install_web(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 past it (core/bodylimit.py)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)

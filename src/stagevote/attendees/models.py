@@ -31,6 +31,9 @@ class Attendee(Base):
     confirmation_expires_at: Mapped[dt.datetime | None]
     confirmation_attempts: Mapped[int] = mapped_column(default=0)
     erased_at: Mapped[dt.datetime | None]
+    # where the latest web join came from (IPv4 address, or the /64 of an IPv6 one; behind TRUSTED_PROXIES the
+    # client they name): what the integrity flags count joins per address by. NULL for SMS joins, once erased
+    join_address: Mapped[str | None] = mapped_column(String(45))
 
 
 class PhoneOptOut(Base):

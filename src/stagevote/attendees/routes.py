@@ -244,9 +244,9 @@ async def export_attendee(
 async def erase_attendee(
     attendee_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    """Erase the attendee's personal data: phone number, e-mail, and the bodies and recipients of their
-    messages (and, when no other attendee holds the number, what it texted us). Their votes stay counted:
-    leaderboards and reports do not change. A number that texted STOP stays opted out (kept as a keyed hash).
-    Erasing again changes nothing (204). 404 unknown attendee."""
+    """Erase the attendee's personal data: phone number, e-mail, the address of their web join, and the bodies
+    and recipients of their messages (and, when no other attendee holds the number, what it texted us). Their
+    votes stay counted: leaderboards and reports do not change. A number that texted STOP stays opted out
+    (kept as a keyed hash). Erasing again changes nothing (204). 404 unknown attendee."""
     await service.erase_attendee(session=session, runtime=runtime, attendee_id=attendee_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -88,6 +88,9 @@ class ExportedAttendee(Schema):
     opted_out_at: dt.datetime | None = Field(default=None, description="When the number texted STOP, if it did")
     pre_registered: bool
     erased_at: dt.datetime | None
+    join_address: str | None = Field(
+        default=None, description="Where the latest web join came from (IPv4, or an IPv6 /64); null once erased"
+    )
 
 
 class ExportedVote(Schema):

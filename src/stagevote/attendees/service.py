@@ -404,6 +404,7 @@ async def join_on_web(
         session=session, runtime=runtime, event=event, phone_number=phone, email=email, language_pref=language_pref
     )
     attendee = joined.attendee
+    attendee.join_address = None if client_ip == UNKNOWN_CLIENT else client_ip
     language = language_of(attendee, event)
     if joined.code is not None:
         body = text("web_code", language, kw=event.keyword, code=joined.code)
@@ -758,7 +759,8 @@ async def erase_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id
     recipients of their messages. Their votes stay counted (the rows stay, linked to the erased attendee),
     so leaderboards and reports do not move. A number that opted out stays opted out: its STOP is kept as a
     keyed hash of the number (`phone_opt_out_digests`), and in clear only while another attendee row still
-    holds the number. Erasing twice is erasing once. 404 unknown attendee."""
+    holds the number. The address their web join came from (`join_address`) is blanked too. Erasing twice
+    is erasing once. 404 unknown attendee."""
     attendees = AttendeeRepository(session)
     attendee = await attendees.get_for_update(attendee_id)
     if attendee is None:
@@ -785,6 +787,7 @@ async def erase_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id
     attendee.email = None
     attendee.confirmation_code_hash = None
     attendee.confirmation_expires_at = None
+    attendee.join_address = None
     attendee.erased_at = utcnow()
     await attendees.flush()
     announce_change(session=session, runtime=runtime, event_id=attendee.event_id)
