@@ -185,6 +185,8 @@ CASES: list[Case] = [
     Case("POST", "/events/{event_id}/recap", "401 403 403 403 403 403 201 401", params=lambda w: {"event_id": w.closed}),
     Case("GET", "/events/{event_id}/recap", "200 200 200 200 200 200 200 200", params=lambda w: {"event_id": w.closed}),
     Case("GET", "/recaps/{name}", "200 200 200 200 200 200 200 200", params=lambda w: {"name": w.recap_name}),
+    # the audit log: admins only (read-only; it is append-only)
+    Case("GET", "/audit", "401 403 403 403 403 403 200 401"),
     # pages: public, whatever the credential
     Case("GET", "/", "200 200 200 200 200 200 200 200"),
     Case("GET", "/console", "200 200 200 200 200 200 200 200"),
