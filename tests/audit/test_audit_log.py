@@ -4,13 +4,17 @@ commits with the action; refused actions leave none; filters; the database refus
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from stagevote.core.errors import Conflict
 from stagevote.core.runtime import Runtime
+from stagevote.events.service import ROUND_OPENED
 from tests.audit.conftest import actions, audit_log
 from tests.conftest import Actor, Actors
 from tests.factories import add_attendee, live_show, make_event, new_phone
@@ -183,6 +187,23 @@ async def test_refused_actions_record_nothing(client: AsyncClient, runtime: Runt
     problem(await client.post(f"/events/{archived['id']}/messages", json=message, headers=admin.headers), 409)
     problem(await client.post(f"{base}/messages", json={**message, "round": 9}, headers=admin.headers), 422)
     assert await audit_log(client, admin) == before
+
+
+async def test_an_action_undone_after_its_record_leaves_no_record(
+    client: AsyncClient, runtime: Runtime, admin: Actor
+) -> None:
+    """The record is written in the action's own unit of work: when something later in that unit fails (here
+    another domain's hook on `round.opened`), neither the action nor its record is committed."""
+    show = await live_show(client, runtime, admin, open_round=False)
+
+    async def refuse(session: AsyncSession, payload: dict[str, Any]) -> None:
+        raise Conflict("A hook refused the round.")
+
+    runtime.hooks.subscribe(ROUND_OPENED, refuse)
+    problem(await client.post(f"/events/{show.id}/rounds/1/open", headers=admin.headers), 409)
+    assert "round.opened" not in await actions(client, admin, eventId=show.id)
+    rounds = ok(await client.get(f"/events/{show.id}/rounds", headers=admin.headers))["items"]
+    assert rounds[0]["status"] == "pending"
 
 
 async def test_the_log_is_append_only(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
