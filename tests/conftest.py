@@ -147,9 +147,16 @@ async def _empty_everything(settings: Settings) -> None:
         async with engine.begin() as connection:
             if BACKEND == "postgresql":
                 await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-            else:
+            else:  # triggers that refuse DELETE (the append-only audit log) step aside, in this transaction only
+                triggers = (
+                    await connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+                ).all()
+                for name, _ in triggers:
+                    await connection.execute(text(f'DROP TRIGGER "{name}"'))
                 for table in TABLES:
                     await connection.execute(text(f"DELETE FROM {table}"))
+                for _, sql in triggers:
+                    await connection.execute(text(sql))
     finally:
         await engine.dispose()
     if settings.redis_url:

@@ -187,6 +187,8 @@ CASES: list[Case] = [
     Case("GET", "/recaps/{name}", "200 200 200 200 200 200 200 200", params=lambda w: {"name": w.recap_name}),
     # integrity: fraud signals, with personal data, for organizers only
     Case("GET", "/events/{event_id}/integrity", "401 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.live}),
+    # the audit log: admins only (read-only; it is append-only)
+    Case("GET", "/audit", "401 403 403 403 403 403 200 401"),
     # pages: public, whatever the credential
     Case("GET", "/", "200 200 200 200 200 200 200 200"),
     Case("GET", "/console", "200 200 200 200 200 200 200 200"),

@@ -14,6 +14,7 @@ from stagevote import __version__
 from stagevote.analytics.routes import router as analytics_router
 from stagevote.artists.routes import router as artists_router
 from stagevote.attendees.routes import router as attendees_router
+from stagevote.audit.routes import router as audit_router
 from stagevote.auth.routes import router as auth_router
 from stagevote.config import Settings
 from stagevote.core.bodylimit import BodyLimitMiddleware
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (attendees_router, sms_router, messaging_router, reports_router, analytics_router, recaps_router):
         app.include_router(router)
     app.include_router(integrity_router)
+    app.include_router(audit_router)
     install_web(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 past it (core/bodylimit.py)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)

@@ -2,6 +2,7 @@
 
 from stagevote.artists import models as artists_models
 from stagevote.attendees import models as attendees_models
+from stagevote.audit import models as audit_models
 from stagevote.auth import models as auth_models
 from stagevote.core.db import Base
 from stagevote.events import models as events_models
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "artists_models",
     "attendees_models",
+    "audit_models",
     "auth_models",
     "events_models",
     "messaging_models",

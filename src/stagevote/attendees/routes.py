@@ -25,6 +25,7 @@ from stagevote.attendees.schemas import (
     JoinRequest,
     PreRegistration,
 )
+from stagevote.audit.service import Caller
 from stagevote.auth.dependencies import AdminPrincipal
 from stagevote.core.bodylimit import body_limit
 from stagevote.core.db import utcnow
@@ -224,12 +225,13 @@ async def list_attendees(
 
 @router.get("/attendees/{attendee_id}/export", response_model=AttendeeExport)
 async def export_attendee(
-    attendee_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    attendee_id: int, principal: AdminPrincipal, client: ClientAddressDep, session: SessionDep, runtime: RuntimeDep
 ) -> AttendeeExport:
     """Everything held about one attendee, to answer a fan who asks "what do you hold on me?": the attendee
     (with when they confirmed and opted out), their votes, the messages sent to them, the texts their number
     sent us. 404 unknown attendee."""
-    found = await service.export_attendee(session=session, runtime=runtime, attendee_id=attendee_id)
+    caller = Caller.of(principal.user_id, client)
+    found = await service.export_attendee(session=session, runtime=runtime, caller=caller, attendee_id=attendee_id)
     attendee = ExportedAttendee.model_validate(found.attendee).model_copy(update={"opted_out_at": found.opted_out_at})
     return AttendeeExport(
         attendee=attendee,
@@ -242,11 +244,12 @@ async def export_attendee(
 
 @router.delete("/attendees/{attendee_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def erase_attendee(
-    attendee_id: int, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    attendee_id: int, principal: AdminPrincipal, client: ClientAddressDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Erase the attendee's personal data: phone number, e-mail, the address of their web join, and the bodies
     and recipients of their messages (and, when no other attendee holds the number, what it texted us). Their
     votes stay counted: leaderboards and reports do not change. A number that texted STOP stays opted out
     (kept as a keyed hash). Erasing again changes nothing (204). 404 unknown attendee."""
-    await service.erase_attendee(session=session, runtime=runtime, attendee_id=attendee_id)
+    caller = Caller.of(principal.user_id, client)
+    await service.erase_attendee(session=session, runtime=runtime, caller=caller, attendee_id=attendee_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

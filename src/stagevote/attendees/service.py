@@ -39,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.attendees.models import Attendee
 from stagevote.attendees.repository import AttendeeRepository, PhoneOptOutRepository
+from stagevote.audit import service as audit
+from stagevote.audit.service import Caller
 from stagevote.auth.principal import Principal
 from stagevote.core.db import after_commit, utcnow
 from stagevote.core.errors import (
@@ -735,7 +737,7 @@ class AttendeeData:
     sections: dict[str, Any]
 
 
-async def export_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id: int) -> AttendeeData:
+async def export_attendee(*, session: AsyncSession, runtime: Runtime, caller: Caller, attendee_id: int) -> AttendeeData:
     """What we hold about the attendee, to answer "what do you hold on me?". 404 unknown attendee."""
     attendees = AttendeeRepository(session)
     attendee = await attendees.get(attendee_id)
@@ -745,6 +747,7 @@ async def export_attendee(*, session: AsyncSession, runtime: Runtime, attendee_i
     opted_out_at = await PhoneOptOutRepository(session).opted_out_at(phone) if phone else None
     payload: dict[str, Any] = {"attendeeId": attendee.id, "phoneNumber": phone, "export": {}}
     await runtime.hooks.run(ATTENDEE_EXPORT, session, payload)
+    await _record(session, caller, attendee, "attendee.exported")
     return AttendeeData(
         attendee=attendee,
         opted_out_at=opted_out_at,
@@ -754,13 +757,26 @@ async def export_attendee(*, session: AsyncSession, runtime: Runtime, attendee_i
     )
 
 
-async def erase_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id: int) -> None:
+async def _record(session: AsyncSession, caller: Caller, attendee: Attendee, action: str) -> None:
+    """An export or erasure in the audit log: the attendee's id and event, nothing personal."""
+    await audit.record_by(
+        session,
+        caller,
+        action=action,
+        target=f"attendee:{attendee.id}",
+        changes={"attendeeId": attendee.id},
+        event_id=attendee.event_id,
+    )
+
+
+async def erase_attendee(*, session: AsyncSession, runtime: Runtime, caller: Caller, attendee_id: int) -> None:
     """Erase the attendee's personal data: phone number, e-mail, confirmation code, and the bodies and
     recipients of their messages. Their votes stay counted (the rows stay, linked to the erased attendee),
     so leaderboards and reports do not move. A number that opted out stays opted out: its STOP is kept as a
     keyed hash of the number (`phone_opt_out_digests`), and in clear only while another attendee row still
     holds the number. The address their web join came from (`join_address`) is blanked too. Erasing twice
-    is erasing once. 404 unknown attendee."""
+    is erasing once (the audit log records the first: `attendee.erased`, with the attendee's id only; audit
+    rows hold no personal data, so nothing there needs erasing). 404 unknown attendee."""
     attendees = AttendeeRepository(session)
     attendee = await attendees.get_for_update(attendee_id)
     if attendee is None:
@@ -790,4 +806,5 @@ async def erase_attendee(*, session: AsyncSession, runtime: Runtime, attendee_id
     attendee.join_address = None
     attendee.erased_at = utcnow()
     await attendees.flush()
+    await _record(session, caller, attendee, "attendee.erased")
     announce_change(session=session, runtime=runtime, event_id=attendee.event_id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from stagevote.audit.service import Caller
 from stagevote.auth import service
 from stagevote.auth.dependencies import AdminPrincipal, CurrentPrincipal, require_roles
 from stagevote.auth.models import Role
@@ -82,13 +83,20 @@ async def profile(principal: CurrentPrincipal) -> UserRead:
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-async def change_role(user_id: int, body: RoleUpdate, _: AdminPrincipal, session: SessionDep) -> UserRead:
-    return UserRead.model_validate(await service.change_role(session=session, user_id=user_id, role=body.role))
+async def change_role(
+    user_id: int, body: RoleUpdate, principal: AdminPrincipal, client: ClientAddressDep, session: SessionDep
+) -> UserRead:
+    caller = Caller.of(principal.user_id, client)
+    user = await service.change_role(session=session, caller=caller, user_id=user_id, role=body.role)
+    return UserRead.model_validate(user)
 
 
 @router.post("/auth/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-async def create_api_key(body: ApiKeyCreate, principal: KeyOwner, session: SessionDep) -> ApiKeyCreated:
-    key, secret = await service.create_api_key(session=session, principal=principal, name=body.name)
+async def create_api_key(
+    body: ApiKeyCreate, principal: KeyOwner, client: ClientAddressDep, session: SessionDep
+) -> ApiKeyCreated:
+    caller = Caller.of(principal.user_id, client)
+    key, secret = await service.create_api_key(session=session, principal=principal, caller=caller, name=body.name)
     return ApiKeyCreated(id=key.id, name=key.name, key=secret, created_at=key.created_at)
 
 
@@ -101,6 +109,7 @@ async def list_api_keys(principal: KeyOwner, session: SessionDep, page: Paging) 
 
 
 @router.delete("/auth/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_key(key_id: int, principal: KeyOwner, session: SessionDep) -> Response:
-    await service.revoke_api_key(session=session, principal=principal, key_id=key_id)
+async def revoke_api_key(key_id: int, principal: KeyOwner, client: ClientAddressDep, session: SessionDep) -> Response:
+    caller = Caller.of(principal.user_id, client)
+    await service.revoke_api_key(session=session, principal=principal, caller=caller, key_id=key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

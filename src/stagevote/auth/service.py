@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stagevote.audit import service as audit
+from stagevote.audit.service import Caller
 from stagevote.auth.models import ApiKey, RefreshToken, Role, User
 from stagevote.auth.principal import Principal
 from stagevote.auth.repository import ApiKeyRepository, RefreshTokenRepository, UserRepository
@@ -218,15 +220,19 @@ async def check_access_token(*, runtime: Runtime, bearer: str) -> AccessToken:
     return AccessToken(user_id, jti, family_id, expires_at)
 
 
-async def change_role(*, session: AsyncSession, user_id: int, role: Role) -> User:
+async def change_role(*, session: AsyncSession, caller: Caller, user_id: int, role: Role) -> User:
     users = UserRepository(session)
     user = await users.get(user_id)
     if user is None:
         raise NotFound(f"No user {user_id}.")
     if user.role == Role.ADMIN.value and role is not Role.ADMIN and await users.count_admins() <= 1:
         raise Conflict("This is the last admin; make another admin first.", slug="last-admin")
+    before = user.role
     user.role = role.value
     await users.flush()
+    await audit.record_by(
+        session, caller, action="user.role_changed", target=f"user:{user.id}", changes={"from": before, "to": user.role}
+    )
     return user
 
 
@@ -241,12 +247,17 @@ async def promote_to_artist(*, session: AsyncSession, user: User) -> None:
         await UserRepository(session).flush()
 
 
-async def create_api_key(*, session: AsyncSession, principal: Principal, name: str) -> tuple[ApiKey, str]:
+async def create_api_key(
+    *, session: AsyncSession, principal: Principal, caller: Caller, name: str
+) -> tuple[ApiKey, str]:
     if principal.role not in (Role.DEVELOPER, Role.ADMIN):
         raise Forbidden("Only developers and admins create API keys.")
     secret = opaque_token(API_KEY_PREFIX)
     key = await ApiKeyRepository(session).add(
         ApiKey(user_id=principal.user_id, name=name, key_hash=token_digest(secret))
+    )
+    await audit.record_by(
+        session, caller, action="api_key.created", target=f"api_key:{key.id}", changes={"ownerId": key.user_id}
     )
     return key, secret
 
@@ -257,13 +268,16 @@ async def list_api_keys(
     return await ApiKeyRepository(session).list_for_user(principal.user_id, limit=limit, offset=offset)
 
 
-async def revoke_api_key(*, session: AsyncSession, principal: Principal, key_id: int) -> None:
+async def revoke_api_key(*, session: AsyncSession, principal: Principal, caller: Caller, key_id: int) -> None:
     keys = ApiKeyRepository(session)
     key = await keys.get(key_id)
     if key is None or key.revoked_at is not None or (key.user_id != principal.user_id and not principal.is_admin):
         raise NotFound(f"No API key {key_id}.")
     key.revoked_at = utcnow()
     await keys.flush()
+    await audit.record_by(
+        session, caller, action="api_key.revoked", target=f"api_key:{key.id}", changes={"ownerId": key.user_id}
+    )
 
 
 async def create_user(*, session: AsyncSession, email: str, password: str, role: Role) -> User:

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from stagevote.audit.service import Caller
 from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
+from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.core.schemas import Page, Paging, Timestamp
 from stagevote.events import service
@@ -29,8 +31,11 @@ def _view(event: Event, *, admin: bool) -> EventRead | EventPublic:
 
 
 @router.post("/events", status_code=status.HTTP_201_CREATED, response_model=EventRead)
-async def create_event(body: EventCreate, principal: AdminPrincipal, session: SessionDep) -> EventRead:
-    event = await service.create_event(session=session, principal=principal, data=body)
+async def create_event(
+    body: EventCreate, principal: AdminPrincipal, client: ClientAddressDep, session: SessionDep
+) -> EventRead:
+    caller = Caller.of(principal.user_id, client)
+    event = await service.create_event(session=session, principal=principal, caller=caller, data=body)
     return EventRead.model_validate(event)
 
 
@@ -64,15 +69,26 @@ async def get_event(event_id: int, principal: OptionalPrincipal, session: Sessio
 
 @router.put("/events/{event_id}", response_model=EventRead)
 async def update_event(
-    event_id: int, body: EventUpdate, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    event_id: int,
+    body: EventUpdate,
+    principal: AdminPrincipal,
+    client: ClientAddressDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> EventRead:
-    event = await service.update_event(session=session, runtime=runtime, event_id=event_id, changes=body)
+    caller = Caller.of(principal.user_id, client)
+    event = await service.update_event(session=session, runtime=runtime, caller=caller, event_id=event_id, changes=body)
     return EventRead.model_validate(event)
 
 
 def _transition_route(action: service.Transition) -> None:
-    async def run(event_id: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep) -> EventRead:
-        event = await service.transition(session=session, runtime=runtime, event_id=event_id, action=action)
+    async def run(
+        event_id: int, principal: AdminPrincipal, client: ClientAddressDep, session: SessionDep, runtime: RuntimeDep
+    ) -> EventRead:
+        caller = Caller.of(principal.user_id, client)
+        event = await service.transition(
+            session=session, runtime=runtime, caller=caller, event_id=event_id, action=action
+        )
         return EventRead.model_validate(event)
 
     run.__name__ = f"{action}_event"
@@ -103,17 +119,31 @@ async def list_rounds(
 
 @router.post("/events/{event_id}/rounds/{number}/open", response_model=RoundRead)
 async def open_round(
-    event_id: int, number: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    event_id: int,
+    number: int,
+    principal: AdminPrincipal,
+    client: ClientAddressDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> RoundRead:
-    round_ = await service.open_round(session=session, runtime=runtime, event_id=event_id, number=number)
+    caller = Caller.of(principal.user_id, client)
+    round_ = await service.open_round(session=session, runtime=runtime, caller=caller, event_id=event_id, number=number)
     return RoundRead.model_validate(round_)
 
 
 @router.post("/events/{event_id}/rounds/{number}/close", response_model=RoundRead)
 async def close_round(
-    event_id: int, number: int, _: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    event_id: int,
+    number: int,
+    principal: AdminPrincipal,
+    client: ClientAddressDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> RoundRead:
-    round_ = await service.close_round(session=session, runtime=runtime, event_id=event_id, number=number)
+    caller = Caller.of(principal.user_id, client)
+    round_ = await service.close_round(
+        session=session, runtime=runtime, caller=caller, event_id=event_id, number=number
+    )
     return RoundRead.model_validate(round_)
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stagevote.audit import service as audit
+from stagevote.audit.service import Caller
 from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role
 from stagevote.auth.principal import Principal
@@ -26,6 +28,13 @@ TRANSITIONS: dict[Transition, tuple[frozenset[EventStatus], EventStatus]] = {
     "start": (frozenset({EventStatus.PUBLISHED}), EventStatus.LIVE),
     "close": (frozenset({EventStatus.LIVE}), EventStatus.CLOSED),
     "archive": (frozenset({EventStatus.DRAFT, EventStatus.CLOSED}), EventStatus.ARCHIVED),
+}
+# what the audit log calls each transition
+TRANSITION_ACTIONS: dict[Transition, str] = {
+    "publish": "event.published",
+    "start": "event.started",
+    "close": "event.closed",
+    "archive": "event.archived",
 }
 
 _ALL_FIELDS = frozenset(EventUpdate.model_fields)
@@ -81,7 +90,7 @@ def _stored(config: VoteConfig) -> dict[str, Any]:
     return config.model_dump(mode="json", by_alias=True)
 
 
-async def create_event(*, session: AsyncSession, principal: Principal, data: EventCreate) -> Event:
+async def create_event(*, session: AsyncSession, principal: Principal, caller: Caller, data: EventCreate) -> Event:
     events = EventRepository(session)
     if await events.keyword_taken(data.keyword):
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken")
@@ -102,6 +111,14 @@ async def create_event(*, session: AsyncSession, principal: Principal, data: Eve
     except IntegrityError as exc:  # a concurrent create took the keyword between check and insert
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
     await _sync_rounds(session=session, event=event, old=None, new=data.vote_config)
+    await audit.record_by(
+        session,
+        caller,
+        action="event.created",
+        target=f"event:{event.id}",
+        changes={"keyword": event.keyword, "status": event.status},
+        event_id=event.id,
+    )
     return event
 
 
@@ -144,7 +161,9 @@ async def get_event_for_change(*, session: AsyncSession, event_id: int) -> Event
     return event
 
 
-async def update_event(*, session: AsyncSession, runtime: Runtime, event_id: int, changes: EventUpdate) -> Event:
+async def update_event(
+    *, session: AsyncSession, runtime: Runtime, caller: Caller, event_id: int, changes: EventUpdate
+) -> Event:
     event = await get_event_for_change(session=session, event_id=event_id)
     status = EventStatus(event.status)
     sent = changes.model_dump(exclude_unset=True)
@@ -181,13 +200,28 @@ async def update_event(*, session: AsyncSession, runtime: Runtime, event_id: int
         await EventRepository(session).flush()
     except IntegrityError as exc:
         raise Conflict(KEYWORD_TAKEN, slug="keyword-taken") from exc
+    if changed:  # the fields that changed and their new values (an event holds no personal data)
+        await audit.record_by(
+            session,
+            caller,
+            action="event.updated",
+            target=f"event:{event.id}",
+            changes={
+                "fields": sorted(_camel(f) for f in changed),
+                "to": changes.model_dump(mode="json", by_alias=True, include=set(changed)),
+            },
+            event_id=event.id,
+        )
     announce_change(session=session, runtime=runtime, event_id=event.id)
     return event
 
 
-async def transition(*, session: AsyncSession, runtime: Runtime, event_id: int, action: Transition) -> Event:
+async def transition(
+    *, session: AsyncSession, runtime: Runtime, caller: Caller, event_id: int, action: Transition
+) -> Event:
     event = await get_event_for_change(session=session, event_id=event_id)
     sources, target = TRANSITIONS[action]
+    before = event.status
     if EventStatus(event.status) not in sources:
         allowed = " or ".join(sorted(s.value for s in sources))
         raise Conflict(
@@ -211,6 +245,12 @@ async def transition(*, session: AsyncSession, runtime: Runtime, event_id: int, 
         await _round_hooks(session, runtime, closed_round)
     if target is EventStatus.CLOSED:
         await runtime.hooks.run(EVENT_CLOSED, session, {"eventId": event.id})
+    moved: dict[str, Any] = {"from": before, "to": event.status}
+    if closed_round is not None:
+        moved["closedRound"] = closed_round.number
+    await audit.record_by(
+        session, caller, action=TRANSITION_ACTIONS[action], target=f"event:{event.id}", changes=moved, event_id=event.id
+    )
     announce_change(session=session, runtime=runtime, event_id=event.id, status=event.status, round_=closed_round)
     return event
 
@@ -222,7 +262,7 @@ async def list_rounds(
     return await RoundRepository(session).page_for_event(event_id, limit=limit, offset=offset)
 
 
-async def open_round(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> Round:
+async def open_round(*, session: AsyncSession, runtime: Runtime, caller: Caller, event_id: int, number: int) -> Round:
     event = await get_event_for_change(session=session, event_id=event_id)
     round_ = await _round_of_live_event(session=session, event=event, number=number)
     if round_.status != RoundStatus.PENDING.value:
@@ -237,18 +277,20 @@ async def open_round(*, session: AsyncSession, runtime: Runtime, event_id: int, 
         await rounds.flush()
     except IntegrityError as exc:  # another request opened a round at the same moment
         raise Conflict("Another round was opened at the same time.", slug="round-already-open") from exc
+    await _record_round(session, caller, round_, "round.opened")
     await _round_hooks(session, runtime, round_)
     announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
 
 
-async def close_round(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> Round:
+async def close_round(*, session: AsyncSession, runtime: Runtime, caller: Caller, event_id: int, number: int) -> Round:
     event = await get_event_for_change(session=session, event_id=event_id)
     round_ = await _round_of_live_event(session=session, event=event, number=number)
     if round_.status != RoundStatus.OPEN.value:
         raise Conflict(f"Round {number} is {round_.status}; only an open round closes.", slug="round-not-open")
     _close(round_)
     await RoundRepository(session).flush()
+    await _record_round(session, caller, round_, "round.closed")
     await _round_hooks(session, runtime, round_)
     announce_change(session=session, runtime=runtime, event_id=event.id, round_=round_)
     return round_
@@ -340,6 +382,17 @@ async def _round_of_live_event(*, session: AsyncSession, event: Event, number: i
     if event.status != EventStatus.LIVE.value:
         raise Conflict(f"Rounds open and close only while the event is live; it is {event.status}.", slug="not-live")
     return round_
+
+
+async def _record_round(session: AsyncSession, caller: Caller, round_: Round, action: str) -> None:
+    await audit.record_by(
+        session,
+        caller,
+        action=action,
+        target=f"round:{round_.event_id}/{round_.number}",
+        changes={"number": round_.number, "status": round_.status},
+        event_id=round_.event_id,
+    )
 
 
 def _close(round_: Round) -> None:

@@ -6,7 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
 
+from stagevote.audit import service as audit
+from stagevote.audit.service import Caller
 from stagevote.auth.dependencies import AdminPrincipal
+from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.core.schemas import Paging
 from stagevote.messaging import broadcasts
@@ -31,6 +34,7 @@ async def broadcast(
     event_id: int,
     body: BroadcastRequest,
     principal: AdminPrincipal,
+    client: ClientAddressDep,
     session: SessionDep,
     runtime: RuntimeDep,
     idempotency_key: Annotated[
@@ -63,6 +67,22 @@ async def broadcast(
         event_id=event_id,
         request=body,
         idempotency_key=idempotency_key,
+    )
+    # in the audit log: what was sent to whom, as counts (never the text, which may be anyone's words)
+    await audit.record_by(
+        session,
+        Caller.of(principal.user_id, client),
+        action="message.broadcast",
+        target=f"event:{event_id}",
+        changes={
+            "channel": body.channel,
+            "messageType": body.message_type,
+            "audience": body.audience,
+            "round": body.round,
+            "queued": sent.queued,
+            "skipped": {"optedOut": sent.opted_out, "noAddress": sent.no_address},
+        },
+        event_id=event_id,
     )
     return BroadcastResult(queued=sent.queued, skipped=Skipped(opted_out=sent.opted_out, no_address=sent.no_address))
 

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from stagevote.audit.service import Caller
 from stagevote.auth.dependencies import CurrentPrincipal
+from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.reports import service
 from stagevote.reports.service import Dataset, Format
@@ -28,6 +30,7 @@ router = APIRouter(tags=["reports"])
 async def event_report(
     event_id: int,
     principal: CurrentPrincipal,
+    client: ClientAddressDep,
     session: SessionDep,
     runtime: RuntimeDep,
     format: Annotated[Format, Query(description="csv or xlsx")] = "csv",
@@ -42,7 +45,10 @@ async def event_report(
 
     404 unknown event (or a draft this caller cannot see) · 403 anyone else, or a sponsor while the
     event's privacy mode is off · 422 an unknown format or dataset."""
-    report = await service.plan(session=session, principal=principal, event_id=event_id, dataset=dataset, format=format)
+    caller = Caller.of(principal.user_id, client)
+    report = await service.plan(
+        session=session, principal=principal, caller=caller, event_id=event_id, dataset=dataset, format=format
+    )
     body = (
         service.csv_stream(runtime=runtime, report=report)
         if format == "csv"

@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stagevote.analytics import service as analytics_service
 from stagevote.analytics.schemas import View
 from stagevote.attendees.models import Attendee
+from stagevote.audit import service as audit
+from stagevote.audit.service import Caller
 from stagevote.auth.principal import Principal
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
@@ -116,12 +118,21 @@ class Report:
 
 
 async def plan(
-    *, session: AsyncSession, principal: Principal, event_id: int, dataset: Dataset, format: Format
+    *, session: AsyncSession, principal: Principal, caller: Caller, event_id: int, dataset: Dataset, format: Format
 ) -> Report:
     """What `principal` may download: rows (admin) or aggregates (the event's sponsor in privacy mode).
-    404 an event this caller cannot see · 403 anyone else, or a sponsor while privacy mode is off."""
+    404 an event this caller cannot see · 403 anyone else, or a sponsor while privacy mode is off.
+    The download is recorded in the audit log (`report.exported`), in this unit of work."""
     event, view = await analytics_service.view_for(
         session=session, principal=principal, event_id=event_id, developers=False
+    )
+    await audit.record_by(
+        session,
+        caller,
+        action="report.exported",
+        target=f"event:{event.id}",
+        changes={"dataset": dataset, "format": format, "view": view},
+        event_id=event.id,
     )
     return Report(event=event, view=view, dataset=dataset, format=format)
 

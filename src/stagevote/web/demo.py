@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from stagevote.artists import service as artists_service
 from stagevote.artists.schemas import ArtistInvite
 from stagevote.attendees import service as attendees_service
+from stagevote.audit.service import Caller
 from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role, User
 from stagevote.auth.principal import Principal
@@ -70,7 +71,9 @@ async def _event(runtime: Runtime, principal: Principal) -> tuple[int, str]:
         )
         try:
             async with unit_of_work(runtime.sessionmaker) as session:
-                event = await events_service.create_event(session=session, principal=principal, data=data)
+                event = await events_service.create_event(
+                    session=session, principal=principal, caller=Caller(principal.user_id, None), data=data
+                )
                 return event.id, keyword
         except Conflict:
             continue
@@ -86,6 +89,7 @@ async def create_demo(settings: Settings) -> Demo:
         password = secrets.token_urlsafe(12)
         admin = await _admin(runtime, password)
         principal = Principal(user=admin)
+        caller = Caller(admin.id, None)  # the demo acts as its admin, from the command line (no address)
         event_id, keyword = await _event(runtime, principal)
         async with unit_of_work(runtime.sessionmaker) as session:
             artist_ids = []
@@ -104,9 +108,13 @@ async def create_demo(settings: Settings) -> Demo:
                 artist_ids.append(made.artist.id)
         for action in ("publish", "start"):
             async with unit_of_work(runtime.sessionmaker) as session:
-                await events_service.transition(session=session, runtime=runtime, event_id=event_id, action=action)
+                await events_service.transition(
+                    session=session, runtime=runtime, caller=caller, event_id=event_id, action=action
+                )
         async with unit_of_work(runtime.sessionmaker) as session:
-            await events_service.open_round(session=session, runtime=runtime, event_id=event_id, number=1)
+            await events_service.open_round(
+                session=session, runtime=runtime, caller=caller, event_id=event_id, number=1
+            )
         fans = []
         async with unit_of_work(runtime.sessionmaker) as session:
             for n in range(sum(VOTES) + 2):
