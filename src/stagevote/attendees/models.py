@@ -31,6 +31,9 @@ class Attendee(Base):
     confirmation_expires_at: Mapped[dt.datetime | None]
     confirmation_attempts: Mapped[int] = mapped_column(default=0)
     erased_at: Mapped[dt.datetime | None]
+    # voided by an organizer (POST /attendees/{id}/void): their votes no longer count, and no new vote is taken
+    voided_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 class PhoneOptOut(Base):
