@@ -37,7 +37,7 @@ def receipt_key(secret_key: str) -> bytes:
 
 def _instant(created_at: dt.datetime) -> str:
     moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")  # 2026-12-01T19:05:03.123456+00:00
 
 
 def receipt_for(
@@ -52,7 +52,7 @@ def receipt_for(
 ) -> str:
     """The receipt of a vote with these facts."""
     facts = f"v1|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_instant(created_at)}|{token}"
-    digest = hmac.new(receipt_key(secret_key), facts.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(receipt_key(secret_key), facts.encode(), "sha256")
     return base64.b32encode(digest[:RECEIPT_BYTES]).decode("ascii")
 
 
