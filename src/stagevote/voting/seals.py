@@ -4,8 +4,10 @@ When a round closes (by hand, by the clock, or with the event), a hook in the sa
 it: the receipts of its counted (not voided) votes, each recomputed from its row with the server's key
 (voting/receipts.py), go into the tree of core/merkle.py; the root, the number of votes and the sorted
 receipts are stored in `round_seals`. A seal is history: a void after it changes the receipt's
-`status`, not the root. A round is sealed once; a vote that commits after its seal (a ballot that was
-answered by the group commit in the moment the round closed) is not in it, and the audit names it.
+`status`, not the root. A proof's sibling hashes are SHA-256 of other receipts (80 random-looking
+bits each): they prove inclusion and reveal no other vote. A round is sealed once; a vote that commits
+after its seal (a ballot the group commit answered in the moment the round closed) is not in it, and
+the audit names it.
 
 `verify_event` (the `stagevote audit verify EVENT` command) recomputes every sealed round from the
 votes table: the stored receipts must give the stored root, and the receipts recomputed from the rows
@@ -58,8 +60,19 @@ async def seal_round(*, session: AsyncSession, runtime: Runtime, event_id: int, 
     existing = await seals.of_round(event_id, number)
     if existing is not None:
         return existing
-    votes = await VoteRepository(session).of_round(event_id, number, counted_only=True)
-    receipts = sorted(receipt_of_row(runtime.secret_key, vote) for vote in votes)
+    facts = await VoteRepository(session).counted_facts(event_id, number)
+    receipts = sorted(
+        receipt_for(
+            runtime.secret_key,
+            event_id=event_id,
+            round_number=number,
+            attendee_id=attendee_id,
+            artist_id=artist_id,
+            token=token,
+            created_at=created_at,
+        )
+        for attendee_id, artist_id, token, created_at in facts
+    )
     seal = RoundSeal(
         event_id=event_id,
         round=number,
