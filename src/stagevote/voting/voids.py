@@ -7,8 +7,9 @@ seeded again from the table), reports, analytics and the recap, and the seal of 
 later. A round sealed before the void keeps its root: the receipt answers `status: voided`.
 
 A voided vote keeps its slot: the fan does not get the vote back. Voiding an attendee voids all their
-votes, in every round, and refuses any further vote of theirs (403 `attendee-voided`). Voiding twice is
-voiding once (the first reason stays).
+votes, in every round, and refuses any further vote of theirs (403 `attendee-voided`; the group commit's
+statement skips them too); their ballot no longer counts for messaging either (`holds_a_ballot`: no
+NUDGE or RECAP). Voiding twice is voiding once (the first reason stays).
 """
 
 from __future__ import annotations
