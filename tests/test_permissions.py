@@ -79,6 +79,10 @@ class World:
     attendee_to_confirm: int = 0
     confirm_code: str = ""
     artist_claim_token: str = ""
+    sealed: int = 0  # live, round 1 opened and closed: sealed
+    receipt: str = ""  # of a vote in `live`
+    vote_to_void: int = 0  # a vote in `live`
+    attendee_to_void: int = 0
 
 
 Expect = dict[str, int]
@@ -171,6 +175,11 @@ CASES: list[Case] = [
     Case("GET", "/ballot", "401 401 401 401 401 401 401 200"),
     Case("GET", "/events/{event_id}/leaderboard", "200 200 200 200 200 200 200 401", params=lambda w: {"event_id": w.live}),
     Case("GET", "/events/{event_id}/leaderboard", "403 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.hidden}, note="a hidden board: admins only"),
+    # the sealed record: seals and receipts are public (the receipt is the proof); voids are the organizer's
+    Case("GET", "/events/{event_id}/rounds/{number}/seal", "200 200 200 200 200 200 200 200", params=lambda w: {"event_id": w.sealed, "number": 1}),
+    Case("GET", "/events/{event_id}/receipts/{receipt}", "200 200 200 200 200 200 200 200", params=lambda w: {"event_id": w.live, "receipt": w.receipt}),
+    Case("POST", "/events/{event_id}/votes/{vote_id}/void", "401 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.live, "vote_id": w.vote_to_void}, json=lambda w: {"reason": "fraud"}),
+    Case("POST", "/attendees/{attendee_id}/void", "401 403 403 403 403 403 200 401", params=lambda w: {"attendee_id": w.attendee_to_void}, json=lambda w: {"reason": "duplicate"}),
     # SMS: Twilio's signature is the only credential
     Case("POST", "/sms/join", "200 200 200 200 200 200 200 200", form=inbound),
     Case("POST", "/sms/join", "403 403 403 403 403 403 403 403", form=inbound, unsigned_form=True, note="no signature: no role gets in"),
@@ -278,6 +287,18 @@ async def build_world(client: AsyncClient, runtime: Runtime, actors: Actors) -> 
     w.attendee_to_erase = (await add_attendee(runtime, w.live)).attendee_id
     w.attendee_to_confirm, body = await joined(client, runtime, w.published, new_phone())
     w.confirm_code = code_in(body)
+    # a sealed round, a vote's receipt, a vote and an attendee to void
+    w.sealed = (await event("live"))["id"]
+    await admin_post(f"/events/{w.sealed}/rounds/1/open")
+    await admin_post(f"/events/{w.sealed}/rounds/1/close")
+
+    async def cast_vote() -> dict[str, Any]:
+        voter = await add_attendee(runtime, w.live)
+        vote = {"round": 1, "artistId": w.artist_id, "token": uuid.uuid4().hex}
+        return ok(await client.post(f"/events/{w.live}/vote", json=vote, headers=voter.headers), 201)
+
+    w.receipt, w.vote_to_void = (await cast_vote())["receipt"], (await cast_vote())["id"]
+    w.attendee_to_void = (await add_attendee(runtime, w.live)).attendee_id
 
     keys = [
         ok(await client.post("/auth/api-keys", json={"name": n}, headers=made["developer"].headers), 201)

@@ -1,4 +1,4 @@
-"""The `stagevote` command: serve, worker, migrate, create-user, demo."""
+"""The `stagevote` command: serve, worker, migrate, create-user, demo, audit verify."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from stagevote.core.db import create_engine, create_sessionmaker, show_setting, 
 from stagevote.core.errors import ProblemError
 from stagevote.core.logging import configure_logging
 from stagevote.migrations import upgrade
+from stagevote.voting import seals as vote_seals
 from stagevote.web import demo as web_demo
 from stagevote.worker import run_worker
 
@@ -225,6 +226,46 @@ def demo() -> None:
     click.echo(f"  ballot   {base}/b/{made.ballot_token}")
     click.echo(f"  ballot   {base}/b/{made.ballot_token_es}   (in Spanish)")
     click.echo("Serve with `stagevote serve` (`make demo` does) and open them.")
+
+
+@main.group()
+def audit() -> None:
+    """Check the sealed record."""
+
+
+@audit.command("verify")
+@click.argument("event_id", metavar="EVENT", type=int)
+def audit_verify(event_id: int) -> None:
+    """Recompute every sealed round of EVENT from the votes table; exit 1 naming each vote changed, added or
+    removed since its round was sealed."""
+    settings = _settings()
+
+    async def run() -> vote_seals.AuditReport:
+        secret_key = settings.resolved_secret_key()  # receipts are recomputed with the server's key
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return await vote_seals.verify_event(session=session, secret_key=secret_key, event_id=event_id)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ProblemError as exc:
+        raise click.ClickException(exc.detail) from exc
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except _DATABASE_ERRORS as exc:
+        raise _database_failure(exc, settings, "Has `stagevote migrate` been run on it?") from exc
+    if report.holds:
+        click.echo(f"event {event_id}: all {len(report.seals)} seals hold")
+        return
+    for check in report.seals:
+        for problem in check.problems:
+            click.echo(problem)
+    broken = sum(1 for check in report.seals if check.problems)
+    click.echo(f"event {event_id}: {broken} of {len(report.seals)} seals do not hold", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

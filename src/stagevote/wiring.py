@@ -9,6 +9,7 @@ from stagevote.recaps import service as recaps_service
 from stagevote.sms import service as sms_service
 from stagevote.voting import board_cache
 from stagevote.voting import context as vote_context
+from stagevote.voting import seals as vote_seals
 
 
 def install_domains(runtime: Runtime) -> None:
@@ -19,6 +20,7 @@ def install_domains(runtime: Runtime) -> None:
     analytics_service.install(runtime)
     recaps_service.install(runtime)
     board_cache.install(runtime)
+    vote_seals.install(runtime)
 
 
 async def close_domains(runtime: Runtime | None = None) -> None:

@@ -67,6 +67,7 @@ async def test_a_fan_joins_votes_and_the_screen_moves_then_the_round_closes_on_b
     await expect(owls_bar).to_have_text("1", timeout=WAIT_MS)
     moved_after = time.monotonic() - tapped
     await expect(status).to_have_text("Your vote for Owls is in. Thank you!")
+    await expect(phone.page.locator("#note")).to_have_text(re.compile(r"^Receipt: [A-Z2-7]{16}$"))
     await expect(owls).to_have_attribute("aria-pressed", "true")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "timings.json").write_text(json.dumps({"tap_to_screen_bar_seconds": round(moved_after, 3)}))

@@ -40,6 +40,7 @@ LONGEST = {
     "detail": WIDE * 400,  # cut to 160
     "round": 100,
     "minutes": 1440,  # the most nudgeMinutesBeforeClose allows
+    "receipt": "R" * 16,  # a vote receipt: 16 base32 characters
     "top": top_line([(1, WIDE * 40, 987_654_321), (2, WIDE * 40, 987_654_320), (2, WIDE * 40, 987_654_320)]),
 }
 

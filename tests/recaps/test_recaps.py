@@ -41,6 +41,8 @@ async def test_closing_the_event_renders_its_recap_which_the_app_serves(
     assert "&lt;script&gt;alert(&#39;owls&#39;)&lt;/script&gt;" in html and "<script" not in html.lower()
     assert "<svg" in html and "Votes per minute" in html and "60.0%" in html  # 3 of 5 votes
     assert all(f.phone not in html and f.phone.removeprefix("+1") not in html and f.email not in html for f in fans)
+    seal = ok(await client.get(f"/events/{show.id}/rounds/1/seal"))
+    assert seal["votes"] == 5 and f"<code>{seal['root']}</code>" in html  # the sealed root, for fans to check
 
     await settle(runtime)
     recaps = await messages(runtime, message_type="RECAP")

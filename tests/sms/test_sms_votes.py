@@ -37,9 +37,10 @@ async def test_vote_by_code_counts_once_per_message_sid(
     await join_and_confirm(phone, show)
     code = show.codes["Foxes"]
     reply = await phone.text(f"vote {code}", sid="SMvote0001")
-    assert reply == f"Thanks! Your vote for {code} at {show.keyword} (round 1) is counted."
-    assert await phone.text(f"vote {code}", sid="SMvote0001") == reply  # Twilio's retry
     [vote] = await votes_of(runtime)
+    assert vote.receipt is not None
+    assert reply == f"Thanks! Your vote for {code} at {show.keyword} (round 1) is counted. Receipt: {vote.receipt}"
+    assert await phone.text(f"vote {code}", sid="SMvote0001") == reply  # Twilio's retry
     assert (vote.artist_id, vote.round, vote.channel, vote.token) == (show.artists["Foxes"], 1, "sms", "sms:SMvote0001")
     assert await standings(client, show) == {"Foxes": 1, "Owls": 0}
     recorded = [m for m in await messages(runtime, recipient=phone.number) if m.message_type == "VOTE"]

@@ -134,7 +134,7 @@ async def test_one_batch_of_many_attendees_answers_each_vote_as_alone(
         body = r.json()
         assert body["token"] == f"eligible-token-{i}" and body["artistId"] == stage.artists["Owls"]
         assert body["eventId"] == stage.event_id and body["round"] == 1
-        assert set(body) == {"id", "eventId", "round", "artistId", "token", "createdAt"}
+        assert set(body) == {"id", "eventId", "round", "artistId", "token", "createdAt", "receipt"}
     assert problem("over_quota") == (409, "quota-used")
     assert answers["repeating"].status_code == 200
     assert answers["repeating"].json() == first.json()

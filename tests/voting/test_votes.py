@@ -17,7 +17,7 @@ async def test_a_vote_is_201_and_the_same_token_again_is_200_counted_once(stage:
     first = await stage.vote(ballot, "Owls", token="token-abc-1")
     assert first.status_code == 201
     vote = first.json()
-    assert set(vote) == {"id", "eventId", "round", "artistId", "token", "createdAt"}
+    assert set(vote) == {"id", "eventId", "round", "artistId", "token", "createdAt", "receipt"}
     assert vote["round"] == 1 and vote["artistId"] == stage.artists["Owls"] and vote["token"] == "token-abc-1"
     again = await stage.vote(ballot, "Owls", token="token-abc-1")
     assert again.status_code == 200

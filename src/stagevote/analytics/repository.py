@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, String, case, func, literal, null, select, union_all
+from sqlalchemy import Integer, String, and_, case, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists.models import Artist
@@ -58,7 +58,7 @@ class AnalyticsRepository:
         """Votes by round, by artist, by round and artist, per minute, and the voters, in one statement."""
         dialect = self.session.get_bind().dialect.name
         minute = epoch_bucket(dialect, Vote.created_at, MINUTE)
-        of_event = Vote.event_id == event_id
+        of_event = and_(Vote.event_id == event_id, Vote.voided_at.is_(None))  # voided votes are not counted
         no_name = null().cast(String)
         no_key = null().cast(Integer)
         by_round = select(literal("round"), Vote.round, no_key, no_name, func.count()).where(of_event)

@@ -34,6 +34,9 @@ class Attendee(Base):
     # where the latest web join came from (IPv4 address, or the /64 of an IPv6 one; behind TRUSTED_PROXIES the
     # client they name): what the integrity flags count joins per address by. NULL for SMS joins, once erased
     join_address: Mapped[str | None] = mapped_column(String(45))
+    # voided by an organizer (POST /attendees/{id}/void): their votes no longer count, and no new vote is taken
+    voided_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 class PhoneOptOut(Base):

@@ -124,6 +124,8 @@ def ensure_may_vote(*, attendee: Attendee, event: Event, config: VoteConfig) -> 
         raise Forbidden("This attendee belongs to another event.", slug="other-event")
     if attendee.erased_at is not None:
         raise Forbidden("This attendee's personal data was erased; they can no longer vote.", slug="attendee-erased")
+    if attendee.voided_at is not None:
+        raise Forbidden("The organizer voided this attendee's votes; they can no longer vote.", slug="attendee-voided")
     if attendee.opted_out:
         raise Forbidden("This number opted out (STOP); text START to take part again.", slug="opted-out")
     if event.access_type == AccessType.PRIVATE.value and not attendee.pre_registered:
@@ -156,7 +158,7 @@ def ballot_rule(*, event: Event, config: VoteConfig) -> BallotRule:
 def holds_a_ballot(*, attendee: Attendee, event: Event, config: VoteConfig) -> bool:
     """Whether the attendee's ballot counts, an opt-out aside: `ensure_may_vote` as a yes or no, without
     the opt-out (messaging counts opted-out attendees as skipped, so it must still see them)."""
-    if attendee.event_id != event.id or attendee.erased_at is not None:
+    if attendee.event_id != event.id or attendee.erased_at is not None or attendee.voided_at is not None:
         return False
     if event.access_type == AccessType.PRIVATE.value and not attendee.pre_registered:
         return False
@@ -808,3 +810,21 @@ async def erase_attendee(*, session: AsyncSession, runtime: Runtime, caller: Cal
     await attendees.flush()
     await _record(session, caller, attendee, "attendee.erased")
     announce_change(session=session, runtime=runtime, event_id=attendee.event_id)
+
+
+# --- voids: an organizer takes an attendee out of the count (voting/voids.py voids their votes) -----------
+
+
+async def mark_voided(*, session: AsyncSession, runtime: Runtime, attendee_id: int, reason: str) -> Attendee:
+    """Mark the attendee voided: no vote of theirs is taken from now on. Voiding twice keeps the first
+    reason and time. 404 unknown attendee."""
+    attendees = AttendeeRepository(session)
+    attendee = await attendees.get_for_update(attendee_id)
+    if attendee is None:
+        raise NotFound(f"No attendee {attendee_id}.")
+    if attendee.voided_at is None:
+        attendee.voided_at = utcnow()
+        attendee.void_reason = reason
+        await attendees.flush()
+        announce_change(session=session, runtime=runtime, event_id=attendee.event_id)
+    return attendee

@@ -151,8 +151,8 @@ TEXTS: dict[TextKey, dict[Language, str]] = {
     },
     # votes by SMS
     "vote_counted": {
-        "en": "Thanks! Your vote for {code} at {kw} (round {round}) is counted.",
-        "es": "¡Gracias! Tu voto por {code} en {kw} (ronda {round}) ya cuenta.",
+        "en": "Thanks! Your vote for {code} at {kw} (round {round}) is counted. Receipt: {receipt}",
+        "es": "¡Gracias! Tu voto por {code} en {kw} (ronda {round}) ya cuenta. Comprobante: {receipt}",
     },
     "vote_not_joined": {
         "en": "To vote, first join a live event: text JOIN + the event keyword, e.g. JOIN ROCKFEST.",

@@ -33,6 +33,7 @@ from stagevote.recaps.models import Recap
 from stagevote.recaps.repository import RecapRepository
 from stagevote.recaps.storage import storage_for
 from stagevote.reports.service import slug
+from stagevote.voting import seals as vote_seals
 from stagevote.voting.context import vote_context
 
 log = structlog.get_logger(__name__)
@@ -173,6 +174,8 @@ async def render(*, session: AsyncSession, runtime: Runtime, event: Event) -> st
             "last": _clock(max(figures.votes.per_minute, default=0)),
         },
         "generated_at": figures.generated_at,
+        # each closed round's Merkle root (voting/seals.py): a fan checks a receipt's proof against it
+        "seals": await vote_seals.seal_roots(session=session, event_id=event.id),
     }
     return _templates.get_template("recap.html").render(**values)
 

@@ -52,7 +52,7 @@ class ReportRepository:
                 Vote.channel,
                 iso_utc(self.dialect, Vote.created_at),
             )
-            .where(Vote.event_id == event_id)
+            .where(Vote.event_id == event_id, Vote.voided_at.is_(None))  # voided votes are not counted
             .order_by(Vote.id)
         )
 
@@ -60,7 +60,7 @@ class ReportRepository:
         """id, phone, e-mail, joined, confirmed (ISO 8601 text), opted out, erased, votes cast, in id order."""
         cast_votes = (
             select(Vote.attendee_id, func.count().label("n"))
-            .where(Vote.event_id == event_id)
+            .where(Vote.event_id == event_id, Vote.voided_at.is_(None))  # voided votes are not counted
             .group_by(Vote.attendee_id)
             .subquery()
         )
@@ -98,7 +98,7 @@ class ReportRepository:
         hour = epoch_bucket(self.dialect, Vote.created_at, HOUR)
         statement = (
             select(Vote.round, Vote.artist_id, hour, func.count())
-            .where(Vote.event_id == event_id)
+            .where(Vote.event_id == event_id, Vote.voided_at.is_(None))  # voided votes are not counted
             .group_by(Vote.round, Vote.artist_id, hour)
             .order_by(Vote.round, Vote.artist_id, hour)
         )
@@ -107,7 +107,7 @@ class ReportRepository:
     async def votes_by_round_artist(self, event_id: int) -> dict[tuple[int, int], int]:
         statement = (
             select(Vote.round, Vote.artist_id, func.count())
-            .where(Vote.event_id == event_id)
+            .where(Vote.event_id == event_id, Vote.voided_at.is_(None))  # voided votes are not counted
             .group_by(Vote.round, Vote.artist_id)
         )
         return {(int(r), int(a)): int(n) for r, a, n in await self.session.execute(statement)}

@@ -313,7 +313,8 @@ async def _vote(
             )
     except ProblemError as exc:
         return Reply(_refusal(exc, language, event=event, vote_code=vote_code), "VOTE", attendee, event)
-    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=cast.vote.round)
+    receipt = cast.vote.receipt or "-"  # none only for a vote cast before receipts existed
+    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=cast.vote.round, receipt=receipt)
     return Reply(body, "VOTE", attendee, event)
 
 

@@ -1,10 +1,10 @@
-"""Tables of the voting domain: one row per vote, one vote per (attendee, event, round, slot)."""
+"""Tables of the voting domain: one row per vote, one vote per (attendee, event, round, slot); round seals."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stagevote.core.db import Base, utcnow
@@ -30,3 +30,27 @@ class Vote(Base):
     token: Mapped[str] = mapped_column(String(100), unique=True)
     channel: Mapped[str] = mapped_column(String(5), default="web")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the fan's receipt (voting/receipts.py), written by the same INSERT; NULL only for votes cast before 0006
+    receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # a void (voting/voids.py): the vote stays, no longer counted; its facts and receipt do not change
+    voided_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(20))
+    void_note: Mapped[str | None] = mapped_column(Text)
+    voided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class RoundSeal(Base):
+    """A closed round's Merkle root (core/merkle.py) over the receipts of the votes it counted, written when
+    the round closed. `receipts` keeps those receipts (sorted, one a line) so `stagevote audit verify`
+    can name what changed since."""
+
+    __tablename__ = "round_seals"
+    __table_args__ = (UniqueConstraint("event_id", "round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    round: Mapped[int]
+    root: Mapped[str] = mapped_column(String(64))
+    votes: Mapped[int]
+    receipts: Mapped[str] = mapped_column(Text)
+    sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

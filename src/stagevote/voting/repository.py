@@ -1,4 +1,4 @@
-"""Every query of the voting domain: the one-statement vote insert, idempotency look-ups, tallies."""
+"""Every query of the voting domain: the one-statement vote insert, idempotency look-ups, tallies, seals, voids."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stagevote.core.db import UTCDateTime
 from stagevote.core.repository import Repository
-from stagevote.voting.models import Vote
+from stagevote.voting.models import RoundSeal, Vote
 
 # The group commit's one statement (PostgreSQL, asyncpg, prepared once per writer connection): many
 # attendees' votes from arrays, each inserted only if the attendee may vote (the join, with the
@@ -23,22 +23,22 @@ BATCH_INSERT_SQL = """
 WITH ballot AS (
     SELECT * FROM unnest(
         $1::int[], $2::int[], $3::int[], $4::int[], $5::text[], $6::text[], $7::int[],
-        $8::bool[], $9::bool[], $10::bool[], $11::timestamptz[]
+        $8::bool[], $9::bool[], $10::bool[], $11::timestamptz[], $12::text[]
     ) AS b(attendee_id, event_id, artist_id, round, token, channel, quota,
-           registered_only, confirm_registered, confirm_walk_in, created_at)
+           registered_only, confirm_registered, confirm_walk_in, created_at, receipt)
 ), eligible AS (
     SELECT b.*, (
         SELECT coalesce(max(v.slot), 0) + 1 FROM votes v
         WHERE v.attendee_id = b.attendee_id AND v.event_id = b.event_id AND v.round = b.round
     ) AS slot
     FROM ballot b JOIN attendees a ON a.id = b.attendee_id AND a.event_id = b.event_id
-    WHERE a.erased_at IS NULL AND NOT a.opted_out
+    WHERE a.erased_at IS NULL AND a.voided_at IS NULL AND NOT a.opted_out
       AND (a.pre_registered OR NOT b.registered_only)
       AND (a.confirmed_at IS NOT NULL
            OR NOT CASE WHEN a.pre_registered THEN b.confirm_registered ELSE b.confirm_walk_in END)
 )
-INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at)
-SELECT attendee_id, event_id, artist_id, round, slot, token, channel, created_at
+INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt)
+SELECT attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt
 FROM eligible WHERE slot <= quota
 ON CONFLICT DO NOTHING
 RETURNING id, token, attendee_id
@@ -60,6 +60,7 @@ class PendingVote:
     confirm_registered: bool  # a pre-registered attendee must have confirmed the phone
     confirm_walk_in: bool  # an attendee who was not pre-registered must have confirmed the phone
     created_at: dt.datetime
+    receipt: str | None = None  # voting/receipts.py, of the facts above
 
 
 class VoteBatchStatement:
@@ -86,12 +87,13 @@ class VoteBatchStatement:
             [r.confirm_registered for r in rows],
             [r.confirm_walk_in for r in rows],
             [r.created_at for r in rows],
+            [r.receipt for r in rows],
         )
         records = await self._statement.fetch(*columns)
         return {(record[1], record[2]): record[0] for record in records}
 
 
-VOTE_COLUMNS = ["attendee_id", "event_id", "artist_id", "round", "slot", "token", "channel", "created_at"]
+VOTE_COLUMNS = ["attendee_id", "event_id", "artist_id", "round", "slot", "token", "channel", "created_at", "receipt"]
 
 
 class VoteRepository(Repository[Vote]):
@@ -108,6 +110,7 @@ class VoteRepository(Repository[Vote]):
         channel: str,
         quota: int,
         now: dt.datetime,
+        receipt: str,
     ) -> Vote | None:
         """Take the attendee's next free slot in the round, in one statement; None if nothing was inserted.
 
@@ -128,6 +131,7 @@ class VoteRepository(Repository[Vote]):
             literal(token),
             literal(channel),
             literal(now, UTCDateTime()),
+            literal(receipt),
         ).where(next_slot <= quota)
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -163,7 +167,7 @@ class VoteRepository(Repository[Vote]):
 
         One statement, so both halves come from the same snapshot of the table.
         """
-        in_round = (Vote.event_id == event_id, Vote.round == round_number)
+        in_round = (Vote.event_id == event_id, Vote.round == round_number, Vote.voided_at.is_(None))
         totals = select(Vote.artist_id, func.count().label("n"), literal(None).label("vote_id")).where(*in_round)
         recent = select(Vote.artist_id, literal(None), Vote.id).where(*in_round, Vote.created_at >= recent_since)
         statement = totals.group_by(Vote.artist_id).union_all(recent)
@@ -175,3 +179,49 @@ class VoteRepository(Repository[Vote]):
             else:
                 markers.append((int(vote_id), artist_id))
         return counts, markers
+
+    async def get_by_receipt(self, event_id: int, receipt: str) -> Vote | None:
+        return await self.session.scalar(select(Vote).where(Vote.receipt == receipt, Vote.event_id == event_id))
+
+    async def get_in_event_for_update(self, vote_id: int, event_id: int) -> Vote | None:
+        return await self.session.scalar(
+            select(Vote).where(Vote.id == vote_id, Vote.event_id == event_id).with_for_update()
+        )
+
+    async def counted_facts(self, event_id: int, round_number: int) -> list[tuple[int, int, str, dt.datetime]]:
+        """(attendee id, artist id, token, cast at) of every vote of a round that is not voided: what a receipt
+        is computed from, as plain rows (a round may hold a hundred thousand votes)."""
+        statement = select(Vote.attendee_id, Vote.artist_id, Vote.token, Vote.created_at).where(
+            Vote.event_id == event_id, Vote.round == round_number, Vote.voided_at.is_(None)
+        )
+        return [(int(a), int(b), str(t), c) for a, b, t, c in await self.session.execute(statement)]
+
+    async def of_event(self, event_id: int) -> Sequence[Vote]:
+        statement = select(Vote).where(Vote.event_id == event_id).order_by(Vote.id)
+        return (await self.session.scalars(statement)).all()
+
+    async def void_of_attendee(
+        self, attendee_id: int, *, reason: str, note: str | None, by: int | None, at: dt.datetime
+    ) -> list[tuple[int, int]]:
+        """Void every vote of the attendee not voided yet; the (event, round) of each vote voided."""
+        statement = (
+            update(Vote)
+            .where(Vote.attendee_id == attendee_id, Vote.voided_at.is_(None))
+            .values(voided_at=at, void_reason=reason, void_note=note, voided_by=by)
+            .returning(Vote.event_id, Vote.round)
+            .execution_options(synchronize_session=False)
+        )
+        return [(int(e), int(r)) for e, r in await self.session.execute(statement)]
+
+
+class SealRepository(Repository[RoundSeal]):
+    model = RoundSeal
+
+    async def of_round(self, event_id: int, round_number: int) -> RoundSeal | None:
+        return await self.session.scalar(
+            select(RoundSeal).where(RoundSeal.event_id == event_id, RoundSeal.round == round_number)
+        )
+
+    async def of_event(self, event_id: int) -> Sequence[RoundSeal]:
+        statement = select(RoundSeal).where(RoundSeal.event_id == event_id).order_by(RoundSeal.round)
+        return (await self.session.scalars(statement)).all()

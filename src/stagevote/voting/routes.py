@@ -1,4 +1,4 @@
-"""HTTP routes of the voting domain: cast a vote with a ballot token, read the leaderboard."""
+"""HTTP routes of the voting domain: cast a vote with a ballot token, read the leaderboard, seals, receipts, voids."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.routing import Route
 
-from stagevote.auth.dependencies import OptionalPrincipal
+from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
 from stagevote.core.runtime import RuntimeDep, SessionDep
-from stagevote.voting import board_cache, service
-from stagevote.voting.schemas import LeaderboardRead, VoteRead, VoteRequest
+from stagevote.voting import board_cache, seals, service, voids
+from stagevote.voting.schemas import (
+    AttendeeVoidRead,
+    LeaderboardRead,
+    ReceiptRead,
+    SealRead,
+    VoidRequest,
+    VoteRead,
+    VoteRequest,
+    VoteVoidRead,
+)
 
 router = APIRouter(tags=["voting"])
 BALLOT_SCHEME = {"type": "http", "scheme": "bearer", "description": "The ballot token of a confirmed attendee."}
@@ -127,3 +136,38 @@ async def leaderboard(
     if board_cache.matches(if_none_match, cached.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(cached.body, media_type="application/json", headers=headers)
+
+
+@router.get("/events/{event_id}/rounds/{number}/seal", response_model=SealRead)
+async def round_seal(event_id: int, number: int, session: SessionDep) -> SealRead:
+    """The Merkle root a closed round was sealed with (anyone). 404 unknown event or round · 409 while the
+    round is not closed (and so not sealed)."""
+    return await seals.get_seal(session=session, event_id=event_id, number=number)
+
+
+@router.get("/events/{event_id}/receipts/{receipt}", response_model=ReceiptRead)
+async def receipt(event_id: int, receipt: str, session: SessionDep) -> ReceiptRead:
+    """A vote by its receipt (whoever holds it): round, artist, `counted` or `voided` (and why), and its
+    proof of inclusion in the round's seal; before the seal `proof` is empty and `root` null. 404 unknown."""
+    return await seals.get_receipt(session=session, event_id=event_id, receipt=receipt)
+
+
+@router.post("/events/{event_id}/votes/{vote_id}/void", response_model=VoteVoidRead)
+async def void_vote(
+    event_id: int, vote_id: int, body: VoidRequest, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> VoteVoidRead:
+    """Void one vote (admin): it stays, no longer counted; the tally, reports and its receipt follow. Voiding
+    twice keeps the first reason. 404 no such vote in the event · 422 a reason not in `VoidReason`."""
+    return await voids.void_vote(
+        session=session, runtime=runtime, principal=principal, event_id=event_id, vote_id=vote_id, body=body
+    )
+
+
+@router.post("/attendees/{attendee_id}/void", response_model=AttendeeVoidRead)
+async def void_attendee(
+    attendee_id: int, body: VoidRequest, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+) -> AttendeeVoidRead:
+    """Void every vote of an attendee (admin) and refuse their next ones (403 `attendee-voided`). 404 unknown."""
+    return await voids.void_attendee(
+        session=session, runtime=runtime, principal=principal, attendee_id=attendee_id, body=body
+    )

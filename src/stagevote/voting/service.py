@@ -36,6 +36,7 @@ from stagevote.core.tally import RECENT_SECONDS
 from stagevote.events.models import EventStatus, RoundStatus
 from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
+from stagevote.voting.receipts import receipt_for
 from stagevote.voting.repository import PendingVote, VoteRepository
 from stagevote.voting.schemas import LeaderboardRead, Standing, VoteRead
 from stagevote.voting.writer import VoteWriter
@@ -148,6 +149,7 @@ async def _vote_in_batch(
     except ProblemError:  # the one-by-one path answers it, after the checks that come first there
         return None
     rule = attendees_service.ballot_rule(event=context.event, config=context.config)
+    receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
     future = writer.submit(
         PendingVote(
             attendee_id=attendee_id,
@@ -161,6 +163,7 @@ async def _vote_in_batch(
             confirm_registered=rule.confirm_registered,
             confirm_walk_in=rule.confirm_walk_in,
             created_at=now,
+            receipt=receipt,
         )
     )
     if future is None:
@@ -168,7 +171,9 @@ async def _vote_in_batch(
     vote_id = await future
     if vote_id is None:
         return None
-    answer = VoteRead(id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now)
+    answer = VoteRead(
+        id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now, receipt=receipt
+    )
     return BallotVote(answer, created=True)
 
 
@@ -215,6 +220,7 @@ async def cast_vote(
 
     votes = VoteRepository(session)
     quota = context.config.votes_per_round
+    receipt = _receipt(runtime, event_id, number, attendee.id, artist, token, now)
     for _ in range(quota + 1):  # a retry only follows a concurrent vote taking the same slot
         vote = await votes.insert_in_free_slot(
             attendee_id=attendee.id,
@@ -225,6 +231,7 @@ async def cast_vote(
             channel=channel,
             quota=quota,
             now=now,
+            receipt=receipt,
         )
         if vote is not None:
             _after_vote(session, runtime, vote, {artist: 1})
@@ -245,6 +252,7 @@ async def cast_vote(
         raise Conflict("Your vote could not be counted; try again.", slug="quota-used")
     previous_artist = replaced.artist_id
     replaced.artist_id, replaced.token, replaced.channel, replaced.created_at = artist, token, channel, now
+    replaced.receipt = receipt  # new facts, a new receipt (the round is open: nothing sealed it yet)
     await votes.flush()
     if previous_artist != artist:
         _after_vote(session, runtime, replaced, {artist: 1, previous_artist: -1})
@@ -282,6 +290,21 @@ def _artist_to_vote_for(context: VoteContext, number: int, artist_id: int | None
     if artist_id is None or artist_id not in candidates:
         raise Unprocessable.field("artistId", f"this artist is not in round {number}")
     return artist_id
+
+
+def _receipt(
+    runtime: Runtime, event_id: int, number: int, attendee_id: int, artist_id: int, token: str, now: dt.datetime
+) -> str:
+    """The vote's receipt (voting/receipts.py): one HMAC, before the INSERT that stores it."""
+    return receipt_for(
+        runtime.secret_key,
+        event_id=event_id,
+        round_number=number,
+        attendee_id=attendee_id,
+        artist_id=artist_id,
+        token=token,
+        created_at=now,
+    )
 
 
 def _marker(vote_id: int, artist_id: int) -> str:

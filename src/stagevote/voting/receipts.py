@@ -1,0 +1,61 @@
+"""Vote receipts: a short code per vote, an HMAC-SHA256 of the vote's facts keyed from the server's secret.
+
+A receipt is the first 80 bits of HMAC-SHA256(key, facts), written in base32 without padding: 16
+characters of `A-Z2-7`. The key is HMAC-SHA256(SECRET_KEY, "stagevote vote receipts"), so a receipt
+cannot be forged or recomputed without the server's secret, and says nothing about the vote to whoever
+holds it. The facts are what a vote row never changes once written: event, round, attendee, artist,
+the client's vote token (unique: it stands in for the row id, which the group commit only learns after
+the INSERT, and the receipt is written in that same INSERT) and the time it was cast.
+
+Because the receipt is a function of those columns, the `stagevote audit verify` command recomputes it
+from each row: a row whose artist (or any other fact) was changed behind the app's back gets a
+different receipt, and so falls out of its round's sealed tree. Voiding a vote changes none of the
+facts, so it never looks like tampering.
+
+The receipt is stored in `votes.receipt` (unique), written by the vote's own INSERT, so that a fan's
+look-up by code is one index read. Cost on the vote path: one HMAC per vote (the derived key is
+computed once per secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+
+RECEIPT_BYTES = 10  # 80 bits: 16 base32 characters
+RECEIPT_LENGTH = 16
+
+
+@functools.lru_cache(maxsize=4)
+def receipt_key(secret_key: str) -> bytes:
+    """The receipts' own key, derived from the server's secret (so it never signs anything else)."""
+    return hmac.new(secret_key.encode(), b"stagevote vote receipts", hashlib.sha256).digest()
+
+
+def _instant(created_at: dt.datetime) -> str:
+    moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")  # 2026-12-01T19:05:03.123456+00:00
+
+
+def receipt_for(
+    secret_key: str,
+    *,
+    event_id: int,
+    round_number: int,
+    attendee_id: int,
+    artist_id: int,
+    token: str,
+    created_at: dt.datetime,
+) -> str:
+    """The receipt of a vote with these facts."""
+    facts = f"v1|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_instant(created_at)}|{token}"
+    digest = hmac.digest(receipt_key(secret_key), facts.encode(), "sha256")
+    return base64.b32encode(digest[:RECEIPT_BYTES]).decode("ascii")
+
+
+def normalized(code: str) -> str:
+    """A receipt as a fan may type it back: any case, spaces or dashes between groups."""
+    return code.strip().upper().replace(" ", "").replace("-", "")

@@ -1,0 +1,123 @@
+"""Vote receipts: every accepted vote answers a receipt, which finds the vote again and, once its round is
+sealed, proves the vote is in the sealed root with nothing but hashlib (core/merkle.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from httpx import AsyncClient
+
+from stagevote.core import merkle
+from stagevote.core.runtime import Runtime
+from tests.conftest import Actor
+from tests.factories import Stage, build_stage
+from tests.http import ok
+
+RECEIPT = re.compile(r"^[A-Z2-7]{16}$")
+
+
+def sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def test_the_tree_is_the_one_the_readme_describes() -> None:
+    receipts = ["CCCCCCCCCCCCCCCC", "AAAAAAAAAAAAAAAA", "EEEEEEEEEEEEEEEE", "BBBBBBBBBBBBBBBB", "DDDDDDDDDDDDDDDD"]
+    leaves = sorted(sha(r.encode()) for r in receipts)
+    # five leaves: pairs, the fifth carried up unchanged twice, then joined at the top
+    left = sha(sha(leaves[0] + leaves[1]) + sha(leaves[2] + leaves[3]))
+    assert merkle.root_of(receipts) == sha(left + leaves[4]).hex()
+    assert merkle.root_of(receipts[:1]) == sha(receipts[0].encode()).hex()  # one vote: its leaf is the root
+    assert merkle.root_of([]) == hashlib.sha256(b"").hexdigest()
+    root = merkle.root_of(receipts)
+    for receipt in receipts:
+        proof = merkle.proof_of(receipts, receipt)
+        assert proof is not None and merkle.verify_inclusion(receipt, proof, root)
+    # the carried-up leaf's proof has one step only: the node it meets at the top
+    last = next(r for r in receipts if sha(r.encode()) == leaves[4])
+    assert merkle.proof_of(receipts, last) == [{"side": "left", "hash": left.hex()}]
+    assert merkle.proof_of(receipts, "ZZZZZZZZZZZZZZZZ") is None
+
+
+def test_a_tampered_proof_or_receipt_does_not_verify() -> None:
+    receipts = [f"RECEIPT{n:09d}" for n in range(7)]
+    root = merkle.root_of(receipts)
+    proof = merkle.proof_of(receipts, receipts[3])
+    assert proof is not None and merkle.verify_inclusion(receipts[3], proof, root)
+    flipped = [dict(step) for step in proof]
+    flipped[0]["hash"] = ("0" if flipped[0]["hash"][0] != "0" else "1") + flipped[0]["hash"][1:]
+    assert not merkle.verify_inclusion(receipts[3], flipped, root)
+    swapped = [dict(step, side="right" if step["side"] == "left" else "left") for step in proof]
+    assert not merkle.verify_inclusion(receipts[3], swapped, root)
+    assert not merkle.verify_inclusion(receipts[4], proof, root)
+    assert not merkle.verify_inclusion(receipts[3], proof[:-1], root)
+    assert not merkle.verify_inclusion(receipts[3], [{"side": "up", "hash": "00"}], root)
+
+
+async def receipt_of(stage: Stage, receipt: str) -> dict[str, object]:
+    return ok(await stage.client.get(f"/events/{stage.event_id}/receipts/{receipt}"))  # type: ignore[no-any-return]
+
+
+async def test_every_vote_answers_a_receipt_that_finds_it_again(stage: Stage) -> None:
+    ballots = [await stage.ballot() for _ in range(3)]
+    answers = [
+        ok(await stage.vote(b, artist), 201) for b, artist in zip(ballots, ("Owls", "Foxes", "Owls"), strict=True)
+    ]
+    receipts = [a["receipt"] for a in answers]
+    assert all(RECEIPT.match(r) for r in receipts) and len(set(receipts)) == 3
+    # the same token again: the same vote, the same receipt
+    again = await stage.vote(ballots[0], "Owls", token=answers[0]["token"])
+    assert again.status_code == 200 and again.json()["receipt"] == receipts[0]
+    found = await receipt_of(stage, receipts[1])
+    # what the holder learns: that vote's round, artist and status, nothing of anyone else's
+    assert found == {
+        "receipt": receipts[1],
+        "round": 1,
+        "artistId": stage.artists["Foxes"],
+        "status": "counted",
+        "reason": None,
+        "root": None,
+        "proof": [],
+    }
+    # typed back by hand: any case, dashes
+    typed = receipts[1].lower()[:8] + "-" + receipts[1].lower()[8:]
+    assert (await receipt_of(stage, typed))["receipt"] == receipts[1]
+
+
+async def test_an_unknown_receipt_or_another_events_is_404(
+    client: AsyncClient, runtime: Runtime, admin: Actor, stage: Stage
+) -> None:
+    receipt = ok(await stage.vote(await stage.ballot(), "Owls"), 201)["receipt"]
+    other = await build_stage(client, runtime, admin)
+    for event_id, code in ((stage.event_id, "A" * 16), (other.event_id, receipt), (stage.event_id, "%20")):
+        r = await client.get(f"/events/{event_id}/receipts/{code}")
+        assert r.status_code == 404, (event_id, code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_once_sealed_the_receipt_proves_its_vote_is_in_the_root(stage: Stage) -> None:
+    receipts = [
+        ok(await stage.vote(await stage.ballot(), artist), 201)["receipt"] for artist in ("Owls",) * 3 + ("Foxes",) * 2
+    ]
+    await stage.admin_post("/rounds/1/close")
+    seal = ok(await stage.client.get(f"/events/{stage.event_id}/rounds/1/seal"))
+    assert seal["root"] == merkle.root_of(receipts) and seal["votes"] == 5
+    for receipt in receipts:
+        found = await receipt_of(stage, receipt)
+        assert found["root"] == seal["root"] and found["status"] == "counted"
+        proof = found["proof"]
+        assert isinstance(proof, list) and proof
+        assert merkle.verify_inclusion(receipt, proof, seal["root"])
+        tampered = [dict(step) for step in proof]
+        tampered[-1]["hash"] = hashlib.sha256(b"another vote").hexdigest()
+        assert not merkle.verify_inclusion(receipt, tampered, seal["root"])
+
+
+async def test_a_changed_vote_gets_a_new_receipt(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
+    stage = await build_stage(client, runtime, admin, allowVoteChange=True)
+    ballot = await stage.ballot()
+    first = ok(await stage.vote(ballot, "Owls"), 201)["receipt"]
+    second = ok(await stage.vote(ballot, "Foxes"), 201)["receipt"]
+    assert second != first and RECEIPT.match(second)
+    assert (await receipt_of(stage, second))["artistId"] == stage.artists["Foxes"]
+    assert (await client.get(f"/events/{stage.event_id}/receipts/{first}")).status_code == 404
