@@ -34,6 +34,7 @@ from stagevote.recaps.routes import router as recaps_router
 from stagevote.reports.routes import router as reports_router
 from stagevote.sms.routes import router as sms_router
 from stagevote.voting import service as voting_service
+from stagevote.voting.reconciler import TallyReconciler
 from stagevote.voting.routes import document_ballot_scheme, hot_vote
 from stagevote.voting.routes import router as voting_router
 from stagevote.web.mount import install_web
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
     vote_writer = voting_service.vote_writer(runtime)  # the vote path's group commit (PostgreSQL)
+    reconciler = TallyReconciler(runtime, every_seconds=settings.tally_reconcile_seconds)
     install_domains(runtime)
 
     @asynccontextmanager
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clock.start()
         if runtime.queue.in_process:  # on the in-memory broker this process is its own worker
             sweeper.start()
+        reconciler.start()  # unless TALLY_RECONCILE_SECONDS is 0
         # What is loaded by now (modules, metadata, phone number tables) lives as long as the app: out of
         # the collector's full passes, which walked all of it (pauses of 100+ ms under load, measured).
         gc.freeze()
@@ -70,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             # side by side: each may wait its grace period for a dependency that does not answer
-            await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
+            await asyncio.gather(
+                sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop(), reconciler.stop()
+            )
             if vote_writer is not None:
                 await vote_writer.stop()
             await close_domains(runtime)
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broadcaster = broadcaster
     app.state.clock = clock
     app.state.vote_writer = vote_writer
+    app.state.reconciler = reconciler
     install_problem_handlers(app)
     # first: routes are matched in order, and the vote is the hot path (a plain Starlette route)
     app.router.routes.append(hot_vote)
