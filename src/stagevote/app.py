@@ -36,6 +36,7 @@ from stagevote.recaps.routes import router as recaps_router
 from stagevote.reports.routes import router as reports_router
 from stagevote.sms.routes import router as sms_router
 from stagevote.voting import service as voting_service
+from stagevote.voting.reconciler import TallyReconciler
 from stagevote.voting.routes import document_ballot_scheme, hot_vote
 from stagevote.voting.routes import router as voting_router
 from stagevote.web.mount import install_web
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     clock = RoundClock(runtime, interval_seconds=settings.round_clock_seconds)
     sweeper = outbox.Sweeper(runtime)
     vote_writer = voting_service.vote_writer(runtime)  # the vote path's group commit (PostgreSQL)
+    reconciler = TallyReconciler(runtime, every_seconds=settings.tally_reconcile_seconds)
     install_domains(runtime)
 
     @asynccontextmanager
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             clock.start()
         if runtime.queue.in_process:  # on the in-memory broker this process is its own worker
             sweeper.start()
+        reconciler.start()  # unless TALLY_RECONCILE_SECONDS is 0
         # What is loaded by now (modules, metadata, phone number tables) lives as long as the app: out of
         # the collector's full passes, which walked all of it (pauses of 100+ ms under load, measured).
         gc.freeze()
@@ -72,7 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             # side by side: each may wait its grace period for a dependency that does not answer
-            await asyncio.gather(sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop())
+            await asyncio.gather(
+                sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop(), reconciler.stop()
+            )
             if vote_writer is not None:
                 await vote_writer.stop()
             await close_domains(runtime)
@@ -88,11 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # look its three providers up on every request (~2.5 us, a quarter of a bare dispatch)
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.runtime = runtime
-    app.state.live = live
-    app.state.broadcaster = broadcaster
-    app.state.clock = clock
+    for name, part in (("runtime", runtime), ("live", live), ("broadcaster", broadcaster), ("clock", clock)):
+        setattr(app.state, name, part)
     app.state.vote_writer = vote_writer
+    app.state.reconciler = reconciler
     install_problem_handlers(app)
     # first: routes are matched in order, and the vote is the hot path (a plain Starlette route)
     app.router.routes.append(hot_vote)
@@ -102,8 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_ballot_scheme(app)
     for router in (attendees_router, sms_router, messaging_router, reports_router, analytics_router, recaps_router):
         app.include_router(router)
-    app.include_router(integrity_router)
-    app.include_router(audit_router)
+    for router in (integrity_router, audit_router):
+        app.include_router(router)
     install_web(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 past it (core/bodylimit.py)
     app.add_middleware(HttpMetricsMiddleware, metrics=runtime.metrics)

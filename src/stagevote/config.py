@@ -184,6 +184,16 @@ class Settings(BaseSettings):
     )
     vote_batch_max: int = Field(default=256, ge=1, le=10_000, description="most votes in one group-commit statement")
     workers: int = Field(default=1, ge=1, description="server processes `stagevote serve` starts (one per core)")
+    # a Redis that goes away, and the tally's reconciler (issue 14)
+    redis_timeout_seconds: float = Field(
+        default=0.25, gt=0, description="how long a Redis call waits for its reply: a hung Redis fails fast"
+    )
+    redis_connect_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="how long opening a Redis connection may take (a burst opens hundreds)"
+    )
+    tally_reconcile_seconds: float = Field(
+        default=30.0, ge=0, description="how often open rounds' leaderboards are checked against the votes; 0: never"
+    )
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:

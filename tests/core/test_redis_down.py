@@ -4,12 +4,15 @@ app serves again once Redis is back, without a restart. A private Redis of the t
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,7 +23,7 @@ from stagevote.app import create_app
 from stagevote.config import Settings
 from tests.attendees.conftest import joined
 from tests.conftest import PASSWORD, Actors
-from tests.factories import make_event, new_phone
+from tests.factories import Stage, build_stage, make_event, new_phone
 from tests.http import ok, problem
 
 
@@ -37,6 +40,7 @@ class PrivateRedis:
 
     port: int
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()  # more redis-server options (a --dir to restart from a snapshot)
 
     @property
     def url(self) -> str:
@@ -46,7 +50,7 @@ class PrivateRedis:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is needed (apt-get install -y redis-server)"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *self.args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -124,3 +128,71 @@ async def test_with_redis_down_auth_paths_are_503_and_come_back_with_it(
             await asyncio.sleep(0.1)
     ok(await http.post("/auth/login", json={"email": fan.email, "password": PASSWORD}))
     ok(await http.get("/auth/profile", headers=fan.headers))
+
+
+async def settle_board(stage: Stage, headers: dict[str, str], expected: dict[str, int]) -> None:
+    async with asyncio.timeout(15):
+        while True:
+            board = ok(await stage.board(headers=headers))
+            if {s["name"]: s["votes"] for s in board["standings"]} == expected:
+                return
+            await asyncio.sleep(0.2)
+
+
+@pytest.mark.postgresql
+async def test_with_redis_down_votes_count_and_the_board_is_exact_once_it_is_back(
+    http: AsyncClient, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Redis goes down mid-voting and comes back with its data (a restart from its snapshot): every
+    vote meanwhile answers 201, /ready says 503, the board is read from the votes table; once Redis is
+    back the reconciler repairs the tally it kept (short by the votes it missed), without a restart."""
+    private_redis.stop()  # restarted with a data directory of this test's own, where it will snapshot
+    private_redis.args = ("--dir", str(tmp_path))
+    private_redis.start()
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+    admin = await Actors(runtime).make("admin")
+    stage = await build_stage(http, runtime, admin)
+    ballots = [await stage.ballot() for _ in range(9)]
+    artists = ("Owls", "Foxes", "Bears")
+    for ballot in ballots[:3]:
+        assert (await stage.vote(ballot, "Owls")).status_code == 201
+    assert ok(await stage.board(headers=admin.headers))["totalVotes"] == 3  # the tally is in Redis
+    snapshot = redis.Redis.from_url(private_redis.url)
+    snapshot.save()  # what it restarts with: the tally at 3
+    snapshot.close()
+    private_redis.stop()
+    for i, ballot in enumerate(ballots[3:]):
+        assert (await stage.vote(ballot, artists[i % 3])).status_code == 201
+    ready = await http.get("/ready")
+    assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "unavailable"
+    assert ok(await stage.board())["totalVotes"] == 9  # from the votes table (an admin's token needs Redis)
+    await asyncio.sleep(1.5)  # the reconciler's probe has seen Redis down
+
+    private_redis.start()  # from its snapshot: the tally it kept is short by the six votes it missed
+    await settle_board(stage, admin.headers, {"Owls": 5, "Foxes": 2, "Bears": 2})
+    assert (await http.get("/ready")).status_code == 200
+
+
+@pytest.mark.postgresql
+async def test_with_redis_hung_a_vote_does_not_wait_for_it(http: AsyncClient, private_redis: PrivateRedis) -> None:
+    """Redis stops answering (SIGSTOP: connections hang): a vote answers 201 at once (the Redis calls
+    give up after 0.25 s), /ready says 503, and the board is exact once Redis answers again."""
+    runtime = http.app.state.runtime  # type: ignore[attr-defined]
+    admin = await Actors(runtime).make("admin")
+    stage = await build_stage(http, runtime, admin)
+    ballots = [await stage.ballot() for _ in range(4)]
+    assert (await stage.vote(ballots[0], "Owls")).status_code == 201
+    assert ok(await stage.board(headers=admin.headers))["totalVotes"] == 1
+    assert private_redis.process is not None
+    os.kill(private_redis.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        for ballot in ballots[1:]:
+            assert (await stage.vote(ballot, "Foxes")).status_code == 201
+        assert time.monotonic() - started < 3
+        ready = await http.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "unavailable"
+        assert ok(await stage.board())["totalVotes"] == 4  # the public board, from the votes table
+    finally:
+        os.kill(private_redis.process.pid, signal.SIGCONT)
+    await settle_board(stage, admin.headers, {"Owls": 1, "Foxes": 3, "Bears": 0})

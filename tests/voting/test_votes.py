@@ -59,6 +59,39 @@ async def test_allow_vote_change_moves_the_vote(client: AsyncClient, runtime: Ru
     assert {s["name"]: s["votes"] for s in board["standings"]}["Foxes"] == 1
 
 
+async def test_a_late_retry_of_a_changed_vote_answers_200_and_never_changes_it_back(
+    client: AsyncClient, runtime: Runtime, admin: Actor
+) -> None:
+    """Vote with token A, change with token B, then A's request arrives again (a retry after a timeout):
+    200 with the vote as A recorded it, and the vote stays B's. So does a retry of B, and of A later."""
+    stage = await build_stage(client, runtime, admin, allowVoteChange=True)
+    ballot = await stage.ballot()
+    first = await stage.vote(ballot, "Owls", token="token-A-1")
+    assert first.status_code == 201
+    changed = await stage.vote(ballot, "Foxes", token="token-B-1")
+    assert changed.status_code == 201
+    for _ in range(2):
+        retry = await stage.vote(ballot, "Owls", token="token-A-1")
+        assert retry.status_code == 200, retry.text
+        assert retry.json() == first.json()  # the same answer as the first time: the same row, Owls, A's time
+        again = await stage.vote(ballot, "Foxes", token="token-B-1")
+        assert again.status_code == 200
+        assert again.json() == changed.json()
+    board = (await stage.board(headers=admin.headers)).json()
+    assert board["totalVotes"] == 1
+    assert {s["name"]: s["votes"] for s in board["standings"]} == {"Owls": 0, "Foxes": 1, "Bears": 0}
+    other = await stage.ballot()  # a replaced token is nobody else's to use
+    r = await stage.vote(other, "Bears", token="token-A-1")
+    assert r.status_code == 409
+    assert r.json()["type"] == "urn:stagevote:problem:token-used"
+    # and a third change, then A and B again: still no flip
+    assert (await stage.vote(ballot, "Bears", token="token-C-1")).status_code == 201
+    assert (await stage.vote(ballot, "Owls", token="token-A-1")).status_code == 200
+    assert (await stage.vote(ballot, "Foxes", token="token-B-1")).json() == changed.json()
+    board = (await stage.board(headers=admin.headers)).json()
+    assert {s["name"]: s["votes"] for s in board["standings"]} == {"Owls": 0, "Foxes": 0, "Bears": 1}
+
+
 async def test_rounds_and_events_not_open_are_409(stage: Stage) -> None:
     ballot = await stage.ballot()
     assert (await stage.vote(ballot, "Owls", round_=2)).status_code == 409  # pending

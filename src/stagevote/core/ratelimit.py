@@ -31,11 +31,27 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(storage)
 
     @classmethod
-    def for_redis_url(cls, redis_url: str | None, *, prefix: str = "stagevote") -> RateLimiter:
+    def for_redis_url(
+        cls,
+        redis_url: str | None,
+        *,
+        prefix: str = "stagevote",
+        socket_timeout: float | None = None,
+        socket_connect_timeout: float | None = None,
+    ) -> RateLimiter:
+        """On Redis when given, with the app's own client's timeouts (a hung Redis fails fast: 503)."""
         if redis_url is None:
             return cls(MemoryStorage())
         uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-        return cls(RedisStorage(uri, implementation="redispy", key_prefix=prefix))
+        return cls(
+            RedisStorage(
+                uri,
+                implementation="redispy",
+                key_prefix=prefix,
+                socket_timeout=socket_timeout,  # type: ignore[arg-type]  # None: redis-py's default, none
+                socket_connect_timeout=socket_connect_timeout,  # type: ignore[arg-type]
+            )
+        )
 
     async def hit(self, limit: str, *identifiers: str, what: str) -> None:
         """Count one attempt; raise TooManyRequests when `limit` is exceeded for `identifiers`."""

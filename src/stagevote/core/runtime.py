@@ -52,7 +52,14 @@ class Runtime:
         engine = create_engine(
             settings.database_url, pool_size=settings.db_pool_size, pool_pre_ping=settings.db_pool_pre_ping
         )
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        # short timeouts: with Redis down or hung, a vote still commits and answers at once (its tally
+        # increment fails and is repaired later), and the auth paths answer 503 (core/errors.py)
+        reply, connect = settings.redis_timeout_seconds, settings.redis_connect_timeout_seconds
+        redis = (
+            Redis.from_url(settings.redis_url, socket_timeout=reply, socket_connect_timeout=connect)
+            if settings.redis_url
+            else None
+        )
         return cls(
             settings=settings,
             secret_key=Secret(settings.resolved_secret_key()),  # masked in reprs
@@ -60,7 +67,12 @@ class Runtime:
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
             cache=RedisCache(redis, prefix=settings.redis_key_prefix) if redis is not None else MemoryCache(),
-            limiter=RateLimiter.for_redis_url(settings.redis_url, prefix=f"{settings.redis_key_prefix}limits"),
+            limiter=RateLimiter.for_redis_url(
+                settings.redis_url,
+                prefix=f"{settings.redis_key_prefix}limits",
+                socket_timeout=reply,
+                socket_connect_timeout=connect,
+            ),
             metrics=Metrics(),
             signals=Signals(),
             bus=Bus(redis, channel=f"{settings.redis_key_prefix}bus"),

@@ -116,6 +116,16 @@ class RoundRepository(Repository[Round]):
             )
         ).all()
 
+    async def active_since(self, since: dt.datetime, now: dt.datetime) -> list[tuple[int, int]]:
+        """(event id, number) of the rounds open now, or by their times, or closed since `since`."""
+        timed = and_(Round.opens_at <= now, or_(Round.closes_at.is_(None), Round.closes_at >= since))
+        statement = (
+            select(Round.event_id, Round.number)
+            .where(or_(Round.status == "open", Round.closed_at >= since, timed))
+            .order_by(Round.event_id, Round.number)
+        )
+        return [(event_id, number) for event_id, number in await self.session.execute(statement)]
+
     async def delete(self, round_: Round) -> None:
         await self.session.delete(round_)
         await self.session.flush()

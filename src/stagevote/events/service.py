@@ -343,6 +343,11 @@ async def rounds_of(*, session: AsyncSession, event_id: int) -> Sequence[Round]:
     return await RoundRepository(session).list_for_event(event_id)
 
 
+async def rounds_active_since(*, session: AsyncSession, since: dt.datetime, now: dt.datetime) -> list[tuple[int, int]]:
+    """(event id, round number) of every round that may have taken votes since `since`."""
+    return await RoundRepository(session).active_since(since, now)
+
+
 async def get_event_unchecked(*, session: AsyncSession, event_id: int) -> Event | None:
     """The event by id, whoever asks: for callers that decide visibility themselves (the vote path)."""
     return await EventRepository(session).get(event_id)

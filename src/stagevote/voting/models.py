@@ -1,4 +1,4 @@
-"""Tables of the voting domain: one row per vote, one vote per (attendee, event, round, slot); round seals."""
+"""Tables of the voting domain: one row per vote (one per attendee, round and slot), round seals, replaced tokens."""
 
 from __future__ import annotations
 
@@ -54,3 +54,20 @@ class RoundSeal(Base):
     votes: Mapped[int]
     receipts: Mapped[str] = mapped_column(Text)
     sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VoteToken(Base):
+    """A token a vote was cast with before a vote change gave its row another one (`allowVoteChange`).
+
+    A retry of that earlier request must still find what it made (200, never a second change): the
+    row keeps the artist and time as that request recorded them. Written only by the change path;
+    a token here is never taken by a new vote.
+    """
+
+    __tablename__ = "vote_tokens"
+
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id", ondelete="CASCADE"), index=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
+    created_at: Mapped[dt.datetime]

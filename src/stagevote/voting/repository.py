@@ -7,18 +7,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stagevote.core.db import UTCDateTime
 from stagevote.core.repository import Repository
-from stagevote.voting.models import RoundSeal, Vote
+from stagevote.voting.models import RoundSeal, Vote, VoteToken
 
 # The group commit's one statement (PostgreSQL, asyncpg, prepared once per writer connection): many
 # attendees' votes from arrays, each inserted only if the attendee may vote (the join, with the
 # event's rule passed per row) and a slot under the quota is free. The next free slot is read per
-# row; ON CONFLICT DO NOTHING covers a slot or a token taken meanwhile. A row it does not return
-# goes back to the one-by-one path, which answers why.
+# row; ON CONFLICT DO NOTHING covers a slot or a token taken meanwhile, and a token a vote change
+# replaced (`vote_tokens`, almost always empty) is never taken again. A row it does not return goes
+# back to the one-by-one path, which answers why.
 BATCH_INSERT_SQL = """
 WITH ballot AS (
     SELECT * FROM unnest(
@@ -33,6 +34,7 @@ WITH ballot AS (
     ) AS slot
     FROM ballot b JOIN attendees a ON a.id = b.attendee_id AND a.event_id = b.event_id
     WHERE a.erased_at IS NULL AND a.voided_at IS NULL AND NOT a.opted_out
+      AND NOT EXISTS (SELECT 1 FROM vote_tokens t WHERE t.token = b.token)
       AND (a.pre_registered OR NOT b.registered_only)
       AND (a.confirmed_at IS NOT NULL
            OR NOT CASE WHEN a.pre_registered THEN b.confirm_registered ELSE b.confirm_walk_in END)
@@ -114,8 +116,9 @@ class VoteRepository(Repository[Vote]):
     ) -> Vote | None:
         """Take the attendee's next free slot in the round, in one statement; None if nothing was inserted.
 
-        Nothing is inserted when the quota is used, when the token exists, or when a concurrent
-        vote took the same slot first (ON CONFLICT DO NOTHING covers the slot and the token).
+        Nothing is inserted when the quota is used, when the token exists (or a vote change replaced
+        it), or when a concurrent vote took the same slot first (ON CONFLICT DO NOTHING covers the
+        slot and the token).
         """
         next_slot = (
             select(func.coalesce(func.max(Vote.slot), 0) + 1)
@@ -132,7 +135,7 @@ class VoteRepository(Repository[Vote]):
             literal(channel),
             literal(now, UTCDateTime()),
             literal(receipt),
-        ).where(next_slot <= quota)
+        ).where(next_slot <= quota, ~exists().where(VoteToken.token == token))
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(Vote).from_select(VOTE_COLUMNS, source).on_conflict_do_nothing().returning(Vote)
@@ -140,6 +143,27 @@ class VoteRepository(Repository[Vote]):
 
     async def get_by_token(self, token: str) -> Vote | None:
         return await self.session.scalar(select(Vote).where(Vote.token == token))
+
+    async def get_by_replaced_token(self, token: str) -> tuple[VoteToken, Vote] | None:
+        """A token a vote change replaced, with the vote it made."""
+        row = (
+            await self.session.execute(
+                select(VoteToken, Vote).join(Vote, Vote.id == VoteToken.vote_id).where(VoteToken.token == token)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def remember_replaced_token(self, vote: Vote) -> None:
+        """Keep the vote's token, artist and time as they are now, before a vote change overwrites them."""
+        self.session.add(
+            VoteToken(
+                token=vote.token,
+                vote_id=vote.id,
+                attendee_id=vote.attendee_id,
+                artist_id=vote.artist_id,
+                created_at=vote.created_at,
+            )
+        )
 
     async def count_for_attendee(self, *, attendee_id: int, event_id: int, round_number: int) -> int:
         return int(

@@ -7,7 +7,11 @@ attendee, event, round and slot) and the token's idempotency together. After the
 call moves the tally and the live screens are told; the request never waits for a broadcast.
 
 With `allowVoteChange`, a vote past the quota replaces the attendee's oldest vote in the round
-(with `votesPerRound: 1`, simply "change my vote"); without it, it is 409.
+(with `votesPerRound: 1`, simply "change my vote"); without it, it is 409. The replaced token is kept
+(`vote_tokens`, in the same transaction): a token once used answers 200 for ever, with the vote as
+that request recorded it (its artist and time, the row's id), even after a later change; a late
+retry never changes the vote back. Only the change path writes there; a new vote only checks, in
+its one statement, that its token is not one of them (an index probe of an almost empty table).
 
 On PostgreSQL a ballot vote first goes to the process's group commit (`voting/writer.py`): no
 query before it (the ballot is a signed token, the event a cached copy), the attendee's right to
@@ -189,8 +193,8 @@ async def _after_batch(runtime: Runtime, committed: Sequence[tuple[PendingVote, 
                 for vote, vote_id in committed
             ]
         )
-    except Exception:  # the votes stand; like an `after_commit` callback, a failed increment is logged
-        log.exception("tally_increment_failed", votes=len(committed))
+    except Exception:  # the votes stand; the reconciler repairs the tally once Redis answers again
+        log.warning("tally_increment_failed", votes=len(committed), exc_info=True)
     for event_id, number in sorted({(vote.event_id, vote.round) for vote, _ in committed}):
         await runtime.signals.publish(VOTES_CHANGED, {"eventId": event_id, "round": number})
 
@@ -236,7 +240,7 @@ async def cast_vote(
         if vote is not None:
             _after_vote(session, runtime, vote, {artist: 1})
             return CastVote(vote, created=True)
-        existing = await votes.get_by_token(token)
+        existing = await votes.get_by_token(token) or await _replaced(votes, token)
         if existing is not None:
             if existing.attendee_id != attendee.id:
                 raise Conflict("This vote token was already used.", slug="token-used")
@@ -251,12 +255,33 @@ async def cast_vote(
     if replaced is None:  # the quota was used a moment ago, and is free again: the votes were erased
         raise Conflict("Your vote could not be counted; try again.", slug="quota-used")
     previous_artist = replaced.artist_id
+    votes.remember_replaced_token(replaced)  # a late retry of the replaced request answers 200, changes nothing
     replaced.artist_id, replaced.token, replaced.channel, replaced.created_at = artist, token, channel, now
     replaced.receipt = receipt  # new facts, a new receipt (the round is open: nothing sealed it yet)
     await votes.flush()
     if previous_artist != artist:
         _after_vote(session, runtime, replaced, {artist: 1, previous_artist: -1})
     return CastVote(replaced, created=True)
+
+
+async def _replaced(votes: VoteRepository, token: str) -> Vote | None:
+    """The vote a token made before a vote change replaced it, as that request recorded it (not added
+    to the session: an answer, not a row)."""
+    found = await votes.get_by_replaced_token(token)
+    if found is None:
+        return None
+    history, vote = found
+    return Vote(
+        id=vote.id,
+        attendee_id=history.attendee_id,
+        event_id=vote.event_id,
+        artist_id=history.artist_id,
+        round=vote.round,
+        slot=vote.slot,
+        token=history.token,
+        channel=vote.channel,
+        created_at=history.created_at,
+    )
 
 
 async def _quota_used(votes: VoteRepository, attendee_id: int, event_id: int, number: int, quota: int) -> bool:
@@ -318,9 +343,12 @@ def _after_vote(session: AsyncSession, runtime: Runtime, vote: Vote, changes: di
 
     async def publish() -> None:
         runtime.metrics.votes.labels(channel).inc()
-        await runtime.tally.increment(
-            tally_key(event_id, number), {str(a): d for a, d in changes.items()}, marker=marker
-        )
+        try:
+            await runtime.tally.increment(
+                tally_key(event_id, number), {str(a): d for a, d in changes.items()}, marker=marker
+            )
+        except Exception:  # Redis down: the vote stands, the reconciler repairs the tally once Redis is back
+            log.warning("tally_increment_failed", event_id=event_id, round=number, exc_info=True)
         await runtime.signals.publish(VOTES_CHANGED, {"eventId": event_id, "round": number})
 
     after_commit(session, publish)
@@ -377,15 +405,14 @@ async def standings(
 ) -> LeaderboardRead:
     """The tally from the cache, seeded from the votes table when the cache does not have it (in a unit
     of work of its own when no session is given)."""
-    key = tally_key(context.event_id, number)
-    cached = await runtime.tally.read(key)
-    if cached is not None:
-        counts = {int(a): c for a, c in cached.items()}
-    elif session is not None:
-        counts = await _seed_tally(session, runtime, key, context.event_id, number)
-    else:
-        async with unit_of_work(runtime.sessionmaker) as own:
-            counts = await _seed_tally(own, runtime, key, context.event_id, number)
+    try:
+        counts = await _tally(session, runtime, context.event_id, number)
+    except Exception:
+        if session is None:  # the live stream answers 503 and the screen retries: no count per subscribe
+            raise
+        # an HTTP read with Redis down: the votes table answers (a failing database raises here again)
+        log.warning("tally_read_failed", event_id=context.event_id, round=number, exc_info=True)
+        counts, _ = await _count(session, context.event_id, number)
     names = {p.artist_id: p.name for p in context.performers.values()}
     rows = [(p.artist_id, p.name, counts.get(p.artist_id, 0)) for p in context.candidates(number)]
     rows.sort(key=lambda row: (-row[2], row[1].lower(), row[0]))
@@ -402,10 +429,45 @@ async def standings(
     )
 
 
+async def _tally(session: AsyncSession | None, runtime: Runtime, event_id: int, number: int) -> dict[int, int]:
+    key = tally_key(event_id, number)
+    cached = await runtime.tally.read(key)
+    if cached is not None:
+        return {int(a): c for a, c in cached.items()}
+    if session is not None:
+        return await _seed_tally(session, runtime, key, event_id, number)
+    async with unit_of_work(runtime.sessionmaker) as own:
+        return await _seed_tally(own, runtime, key, event_id, number)
+
+
 async def _seed_tally(session: AsyncSession, runtime: Runtime, key: str, event_id: int, number: int) -> dict[int, int]:
+    window = await runtime.tally.begin(key)  # before the count: a vote it misses is logged for the seed
+    counts, markers = await _count(session, event_id, number)
+    await runtime.tally.seed(window, {str(a): c for a, c in counts.items()}, counted_markers=markers)
+    return counts
+
+
+async def _count(session: AsyncSession, event_id: int, number: int) -> tuple[dict[int, int], list[str]]:
+    """The votes per artist of a round, and the markers of those recent enough to have an increment on its way."""
     since = utcnow() - dt.timedelta(seconds=RECENT_SECONDS)
     counts, recent = await VoteRepository(session).counts(event_id=event_id, round_number=number, recent_since=since)
-    await runtime.tally.seed(
-        key, {str(a): c for a, c in counts.items()}, counted_markers=[_marker(v, a) for v, a in recent]
-    )
-    return counts
+    return counts, [_marker(v, a) for v, a in recent]
+
+
+async def reconcile_round(*, runtime: Runtime, event_id: int, number: int) -> int:
+    """Compare a round's tally with the votes table and repair it: how many artists' counts were wrong.
+
+    The count is taken inside a tally window (`core/tally.py`), so the increments landing meanwhile
+    are neither lost nor counted twice: the repair never fights the live votes. The count's unit of
+    work ends before the repair (on SQLite it holds the write lock). A tally that is not seeded is
+    left to the next read.
+    """
+    key = tally_key(event_id, number)
+    window = await runtime.tally.begin(key)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        counts, markers = await _count(session, event_id, number)
+    corrected = await runtime.tally.repair(window, {str(a): c for a, c in counts.items()}, counted_markers=markers)
+    if corrected:
+        log.warning("tally_repaired", event_id=event_id, round=number, artists=corrected)
+        await runtime.signals.publish(VOTES_CHANGED, {"eventId": event_id, "round": number})
+    return corrected
