@@ -4,15 +4,9 @@ app serves again once Redis is back, without a restart. A private Redis of the t
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import pytest
-import redis
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
@@ -21,62 +15,14 @@ from stagevote.config import Settings
 from tests.attendees.conftest import joined
 from tests.conftest import PASSWORD, Actors
 from tests.factories import make_event, new_phone
+from tests.faults.conftest import PrivateRedis, redis_of_our_own
 from tests.http import ok, problem
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test's own (never the shared one on 6379), stopped and started at will."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed (apt-get install -y redis-server)"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port())
-    server.start()
-    try:
+    with redis_of_our_own() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
