@@ -148,7 +148,7 @@ class PrivateRedis:
     """A redis-server of the test's own (never the shared one on 6379), stopped and started at will on one port.
 
     It saves nothing by itself (`--save ""`, no AOF); `stop(keep_data=True)` writes its data at shutdown to its
-    folder, and the next `start` loads it, as a Redis with persistence comes back."""
+    folder, and the next `start` loads it, as a Redis with persistence comes back. `pause` makes it hang."""
 
     port: int
     folder: Path
@@ -180,10 +180,20 @@ class PrivateRedis:
             client.close()
         raise AssertionError(f"redis-server on port {self.port} did not start")
 
+    def pause(self) -> None:
+        """SIGSTOP: a hung Redis, its connections open, answering nothing, its data kept."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self, *, keep_data: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:
             self.process = None
             return
+        self.resume()  # a paused server would not hear the shutdown
         if keep_data:
             client = redis.Redis.from_url(self.url)
             with contextlib.suppress(redis.ConnectionError):
@@ -253,11 +263,16 @@ class Process:
     settings: Settings
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    extra: dict[str, str] = field(default_factory=dict)  # environment beyond the settings
 
     def start(self) -> None:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [*CLI, *self.arguments], env=environment(self.settings), cwd=self.log.parent, stdout=log, stderr=log
+                [*CLI, *self.arguments],
+                env=environment(self.settings) | self.extra,
+                cwd=self.log.parent,
+                stdout=log,
+                stderr=log,
             )
 
     def kill(self, signal_number: int = signal.SIGKILL) -> None:
@@ -298,9 +313,16 @@ class Server(Process):
 
 
 @pytest.fixture
-async def server(fault_settings: Settings, tmp_path: Path) -> AsyncIterator[Server]:
+def server_environment() -> dict[str, str]:
+    """Environment of the server beyond its settings (a test module may override it)."""
+    return {}
+
+
+@pytest.fixture
+async def server(fault_settings: Settings, server_environment: dict[str, str], tmp_path: Path) -> AsyncIterator[Server]:
     port = free_port()
-    served = Server(["serve", "--port", str(port)], fault_settings, tmp_path / f"serve-{port}.log", port=port)
+    log = tmp_path / f"serve-{port}.log"
+    served = Server(["serve", "--port", str(port)], fault_settings, log, extra=server_environment, port=port)
     await served.start_and_wait()
     try:
         yield served
