@@ -168,8 +168,9 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
         try:
-            for _ in range(400):
+            while time.monotonic() < deadline:
                 with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
                     if client.ping():
                         return
@@ -302,8 +303,9 @@ class Server(Process):
 
     async def start_and_wait(self) -> None:
         self.start()
+        deadline = time.monotonic() + 120  # a cold start on a busy two-core machine takes tens of seconds
         async with httpx.AsyncClient() as probe:
-            for _ in range(600):
+            while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.TransportError):
                     if (await probe.get(f"{self.url}/health")).status_code == 200:
                         return
