@@ -4,18 +4,10 @@ app serves again once Redis is back, without a restart. A private Redis of the t
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import redis
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
@@ -24,63 +16,14 @@ from stagevote.config import Settings
 from tests.attendees.conftest import joined
 from tests.conftest import PASSWORD, Actors
 from tests.factories import Stage, build_stage, make_event, new_phone
+from tests.faults.conftest import PrivateRedis, redis_of_our_own
 from tests.http import ok, problem
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of this test's own (never the shared one on 6379), stopped and started at will."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-    args: tuple[str, ...] = ()  # more redis-server options (a --dir to restart from a snapshot)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed (apt-get install -y redis-server)"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *self.args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port())
-    server.start()
-    try:
+    with redis_of_our_own() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -141,14 +84,11 @@ async def settle_board(stage: Stage, headers: dict[str, str], expected: dict[str
 
 @pytest.mark.postgresql
 async def test_with_redis_down_votes_count_and_the_board_is_exact_once_it_is_back(
-    http: AsyncClient, private_redis: PrivateRedis, tmp_path: Path
+    http: AsyncClient, private_redis: PrivateRedis
 ) -> None:
     """Redis goes down mid-voting and comes back with its data (a restart from its snapshot): every
     vote meanwhile answers 201, /ready says 503, the board is read from the votes table; once Redis is
     back the reconciler repairs the tally it kept (short by the votes it missed), without a restart."""
-    private_redis.stop()  # restarted with a data directory of this test's own, where it will snapshot
-    private_redis.args = ("--dir", str(tmp_path))
-    private_redis.start()
     runtime = http.app.state.runtime  # type: ignore[attr-defined]
     admin = await Actors(runtime).make("admin")
     stage = await build_stage(http, runtime, admin)
@@ -157,10 +97,7 @@ async def test_with_redis_down_votes_count_and_the_board_is_exact_once_it_is_bac
     for ballot in ballots[:3]:
         assert (await stage.vote(ballot, "Owls")).status_code == 201
     assert ok(await stage.board(headers=admin.headers))["totalVotes"] == 3  # the tally is in Redis
-    snapshot = redis.Redis.from_url(private_redis.url)
-    snapshot.save()  # what it restarts with: the tally at 3
-    snapshot.close()
-    private_redis.stop()
+    private_redis.stop(keep_data=True)  # what it restarts with: the tally at 3
     for i, ballot in enumerate(ballots[3:]):
         assert (await stage.vote(ballot, artists[i % 3])).status_code == 201
     ready = await http.get("/ready")
@@ -183,8 +120,7 @@ async def test_with_redis_hung_a_vote_does_not_wait_for_it(http: AsyncClient, pr
     ballots = [await stage.ballot() for _ in range(4)]
     assert (await stage.vote(ballots[0], "Owls")).status_code == 201
     assert ok(await stage.board(headers=admin.headers))["totalVotes"] == 1
-    assert private_redis.process is not None
-    os.kill(private_redis.process.pid, signal.SIGSTOP)
+    private_redis.pause()
     try:
         started = time.monotonic()
         for ballot in ballots[1:]:
@@ -194,5 +130,5 @@ async def test_with_redis_hung_a_vote_does_not_wait_for_it(http: AsyncClient, pr
         assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "unavailable"
         assert ok(await stage.board())["totalVotes"] == 4  # the public board, from the votes table
     finally:
-        os.kill(private_redis.process.pid, signal.SIGCONT)
+        private_redis.resume()
     await settle_board(stage, admin.headers, {"Owls": 1, "Foxes": 3, "Bears": 0})

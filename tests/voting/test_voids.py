@@ -10,6 +10,7 @@ from httpx import AsyncClient
 
 from stagevote.core import merkle
 from stagevote.core.runtime import Runtime
+from tests.audit.conftest import audit_log
 from tests.conftest import Actor
 from tests.factories import Ballot, Stage, build_stage
 from tests.http import ok, problem
@@ -51,6 +52,11 @@ async def test_a_voided_vote_leaves_every_count_and_its_receipt_says_why(stage: 
     again = await void_vote(stage, votes[0]["id"], "other")
     assert again["reason"] == "duplicate" and again["voidedAt"] == voided["voidedAt"]
     assert await standings(stage) == {"Owls": 1, "Foxes": 1, "Bears": 0}
+    # the void is in the audit log once, with who, what and why (no second row for the void that changed nothing)
+    logged = await audit_log(stage.client, stage.admin, eventId=stage.event_id, action="vote.voided")
+    assert [(e["actorId"], e["target"], e["changes"]["reason"]) for e in logged] == [
+        (stage.admin.user_id, f"vote:{votes[0]['id']}", "duplicate")
+    ]
 
 
 async def test_bad_voids_are_answered_and_change_nothing(

@@ -17,7 +17,7 @@ class AuditEntry(Base):
     No foreign keys: the log outlives what it names (a user or an event may go; the record of what was
     done to it stays). It holds ids, field names and non-personal values only, never phone numbers,
     e-mails, message bodies or secrets, so erasing an attendee never needs to touch it. The database
-    refuses UPDATE and DELETE of its rows (triggers of migration 0010).
+    refuses UPDATE and DELETE of its rows (triggers of migration 0009).
     """
 
     __tablename__ = "audit_log"

@@ -3,7 +3,7 @@
 `record` adds the row to the caller's session, so the action and its record commit together or not at
 all: an action refused (4xx) or rolled back leaves no record, and no action commits without one. Other
 domains call this service, never the repository. There is no update or delete path in the app, and the
-database refuses both (triggers of migration 0010).
+database refuses both (triggers of migration 0009).
 
 What a row holds: the acting user's id (an API key acts as its owner), the client's address (behind
 `TRUSTED_PROXIES`, the real client: `core.network`), a dotted action in the product's words

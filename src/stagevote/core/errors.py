@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
+import asyncpg
 import limits.errors
 import redis.exceptions
 import sentry_sdk
@@ -14,7 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -225,6 +226,16 @@ REDIS_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ReadOnlyError,
     limits.errors.StorageError,
 )
+# What reaching PostgreSQL raises while it is down or restarting: a refused or reset connection (asyncpg raises the
+# OSError itself), a connection the server closed, "the database system is starting up / shutting down". SQLAlchemy
+# wraps those of a pooled connection in a DBAPIError that says `connection_invalidated` (see `database_down`).
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
 # SQLSTATEs of a value the database cannot hold: text longer than its column, a number or a date past
 # its type's range, a NUL character (PostgreSQL text cannot hold one), a character the encoding lacks.
 _VALUE_DOES_NOT_FIT = frozenset({"22001", "22003", "22008", "22021", "22P05"})
@@ -254,7 +265,16 @@ def value_does_not_fit(exc: BaseException) -> bool:
     return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
 
 
+def database_down(exc: BaseException) -> bool:
+    """Whether the database could not be reached (down, restarting, the connection cut): a 503, not a bug."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return any(isinstance(e, DATABASE_DOWN) for e in _chain(exc))
+
+
 async def _on_statement_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_down(exc):
+        return await _on_dependency_down(request, exc)
     if not value_does_not_fit(exc):
         raise exc
     log.warning("value_out_of_range", path=request.url.path, error=str(exc).splitlines()[0][:200])
@@ -270,7 +290,7 @@ async def _on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("dependency_unavailable", path=request.url.path, error=f"{type(cause).__name__}: {cause}"[:200])
     return problem_response(
         503,
-        "A service this call needs (Redis) does not answer; try again shortly.",
+        "A service this call needs (the database or Redis) does not answer; try again shortly.",
         slug="unavailable",
         headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)},
     )
@@ -286,7 +306,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(StatementError, _on_statement_error)
     app.add_exception_handler(OverflowError, _on_statement_error)
-    for down in REDIS_DOWN:
+    for down in REDIS_DOWN + DATABASE_DOWN:
         app.add_exception_handler(down, _on_dependency_down)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(UnhandledErrorMiddleware)

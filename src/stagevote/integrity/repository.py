@@ -131,7 +131,7 @@ class IntegrityRepository:
         statement = (
             select(Attendee.id, Attendee.joined_at, Round.number, Round.closes_at, Vote.id)
             .join(Round, and_(Round.event_id == Attendee.event_id, Round.closes_at.is_not(None)))
-            .join(Vote, and_(Vote.attendee_id == Attendee.id, Vote.round == Round.number))
+            .join(Vote, and_(Vote.attendee_id == Attendee.id, Vote.round == Round.number, Vote.voided_at.is_(None)))
             .where(Attendee.event_id == event_id, (closes - joined).between(0, seconds))
             .order_by(Attendee.id, Round.number, Vote.id)
         )
@@ -147,7 +147,7 @@ class IntegrityRepository:
         statement = (
             select(Vote.artist_id, func.max(Artist.name), minute, func.count())
             .join(Artist, Artist.id == Vote.artist_id)
-            .where(Vote.event_id == event_id)
+            .where(Vote.event_id == event_id, Vote.voided_at.is_(None))  # a voided vote is dealt with
             .group_by(Vote.artist_id, minute)
         )
         return [ArtistMinute(int(a), str(n), int(m), int(c)) for a, n, m, c in await self.session.execute(statement)]
@@ -167,6 +167,7 @@ class IntegrityRepository:
             select(Vote.id, Vote.artist_id, Vote.created_at)
             .where(
                 Vote.event_id == event_id,
+                Vote.voided_at.is_(None),
                 or_(
                     *(
                         and_(Vote.artist_id == artist, Vote.created_at >= start, Vote.created_at < end)

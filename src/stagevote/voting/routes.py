@@ -9,7 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.routing import Route
 
+from stagevote.audit.service import Caller
 from stagevote.auth.dependencies import AdminPrincipal, OptionalPrincipal
+from stagevote.core.network import ClientAddressDep
 from stagevote.core.runtime import RuntimeDep, SessionDep
 from stagevote.voting import board_cache, seals, service, voids
 from stagevote.voting.schemas import (
@@ -154,20 +156,33 @@ async def receipt(event_id: int, receipt: str, session: SessionDep) -> ReceiptRe
 
 @router.post("/events/{event_id}/votes/{vote_id}/void", response_model=VoteVoidRead)
 async def void_vote(
-    event_id: int, vote_id: int, body: VoidRequest, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    event_id: int,
+    vote_id: int,
+    body: VoidRequest,
+    principal: AdminPrincipal,
+    client: ClientAddressDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> VoteVoidRead:
     """Void one vote (admin): it stays, no longer counted; the tally, reports and its receipt follow. Voiding
     twice keeps the first reason. 404 no such vote in the event · 422 a reason not in `VoidReason`."""
+    caller = Caller.of(principal.user_id, client)
     return await voids.void_vote(
-        session=session, runtime=runtime, principal=principal, event_id=event_id, vote_id=vote_id, body=body
+        session=session, runtime=runtime, caller=caller, event_id=event_id, vote_id=vote_id, body=body
     )
 
 
 @router.post("/attendees/{attendee_id}/void", response_model=AttendeeVoidRead)
 async def void_attendee(
-    attendee_id: int, body: VoidRequest, principal: AdminPrincipal, session: SessionDep, runtime: RuntimeDep
+    attendee_id: int,
+    body: VoidRequest,
+    principal: AdminPrincipal,
+    client: ClientAddressDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> AttendeeVoidRead:
     """Void every vote of an attendee (admin) and refuse their next ones (403 `attendee-voided`). 404 unknown."""
+    caller = Caller.of(principal.user_id, client)
     return await voids.void_attendee(
-        session=session, runtime=runtime, principal=principal, attendee_id=attendee_id, body=body
+        session=session, runtime=runtime, caller=caller, attendee_id=attendee_id, body=body
     )

@@ -9,7 +9,8 @@ later. A round sealed before the void keeps its root: the receipt answers `statu
 A voided vote keeps its slot: the fan does not get the vote back. Voiding an attendee voids all their
 votes, in every round, and refuses any further vote of theirs (403 `attendee-voided`; the group commit's
 statement skips them too); their ballot no longer counts for messaging either (`holds_a_ballot`: no
-NUDGE or RECAP). Voiding twice is voiding once (the first reason stays).
+NUDGE or RECAP). Voiding twice is voiding once (the first reason stays). Each void that changes something
+is recorded in the audit log (`vote.voided`, `attendee.voided`) in the same unit of work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.attendees import service as attendees_service
-from stagevote.auth.principal import Principal
+from stagevote.audit.service import Caller, record_by
 from stagevote.core.db import after_commit, utcnow
 from stagevote.core.errors import NotFound
 from stagevote.core.runtime import Runtime
@@ -40,7 +41,7 @@ def _recount_after_commit(session: AsyncSession, runtime: Runtime, rounds: set[t
 
 
 async def void_vote(
-    *, session: AsyncSession, runtime: Runtime, principal: Principal, event_id: int, vote_id: int, body: VoidRequest
+    *, session: AsyncSession, runtime: Runtime, caller: Caller, event_id: int, vote_id: int, body: VoidRequest
 ) -> VoteVoidRead:
     """Void one vote of the event. 404 no such vote in this event."""
     vote = await VoteRepository(session).get_in_event_for_update(vote_id, event_id)
@@ -50,9 +51,13 @@ async def void_vote(
         vote.voided_at = utcnow()
         vote.void_reason = body.reason.value
         vote.void_note = body.note
-        vote.voided_by = principal.user_id
+        vote.voided_by = caller.user_id
         await VoteRepository(session).flush()
         _recount_after_commit(session, runtime, {(vote.event_id, vote.round)})
+        changes = {"round": vote.round, "artistId": vote.artist_id, "reason": vote.void_reason}
+        await record_by(
+            session, caller, action="vote.voided", target=f"vote:{vote.id}", changes=changes, event_id=event_id
+        )
     return VoteVoidRead.model_validate(
         {
             "id": vote.id,
@@ -69,16 +74,24 @@ async def void_vote(
 
 
 async def void_attendee(
-    *, session: AsyncSession, runtime: Runtime, principal: Principal, attendee_id: int, body: VoidRequest
+    *, session: AsyncSession, runtime: Runtime, caller: Caller, attendee_id: int, body: VoidRequest
 ) -> AttendeeVoidRead:
     """Void every vote of the attendee and refuse their next ones. 404 unknown attendee."""
     attendee = await attendees_service.mark_voided(
         session=session, runtime=runtime, attendee_id=attendee_id, reason=body.reason.value
     )
     voided = await VoteRepository(session).void_of_attendee(
-        attendee.id, reason=body.reason.value, note=body.note, by=principal.user_id, at=utcnow()
+        attendee.id, reason=body.reason.value, note=body.note, by=caller.user_id, at=utcnow()
     )
     _recount_after_commit(session, runtime, set(voided))
+    await record_by(
+        session,
+        caller,
+        action="attendee.voided",
+        target=f"attendee:{attendee.id}",
+        changes={"reason": attendee.void_reason, "votesVoided": len(voided)},
+        event_id=attendee.event_id,
+    )
     return AttendeeVoidRead.model_validate(
         {
             "attendee_id": attendee.id,
