@@ -240,7 +240,7 @@ async def cast_vote(
         if vote is not None:
             _after_vote(session, runtime, vote, {artist: 1})
             return CastVote(vote, created=True)
-        existing = await votes.get_by_token(token) or await _replaced(votes, token)
+        existing = await votes.get_by_token(token) or await _replaced(runtime, votes, token)
         if existing is not None:
             if existing.attendee_id != attendee.id:
                 raise Conflict("This vote token was already used.", slug="token-used")
@@ -264,9 +264,10 @@ async def cast_vote(
     return CastVote(replaced, created=True)
 
 
-async def _replaced(votes: VoteRepository, token: str) -> Vote | None:
+async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote | None:
     """The vote a token made before a vote change replaced it, as that request recorded it (not added
-    to the session: an answer, not a row)."""
+    to the session: an answer, not a row), its receipt too: derived from those facts, it is the one the
+    first answer gave (no longer counted, so `GET …/receipts/{it}` answers 404; the change's receipt is)."""
     found = await votes.get_by_replaced_token(token)
     if found is None:
         return None
@@ -281,6 +282,15 @@ async def _replaced(votes: VoteRepository, token: str) -> Vote | None:
         token=history.token,
         channel=vote.channel,
         created_at=history.created_at,
+        receipt=_receipt(
+            runtime,
+            vote.event_id,
+            vote.round,
+            history.attendee_id,
+            history.artist_id,
+            history.token,
+            history.created_at,
+        ),
     )
 
 
