@@ -24,7 +24,8 @@ from tests.messaging.conftest import FakeTwilio, add_message, message, settle
 from tests.tokens import clock_at
 
 NEW_YORK, LOS_ANGELES = ZoneInfo("America/New_York"), ZoneInfo("America/Los_Angeles")
-NY_FAN, NY_FAN_2, LA_FAN = "+12125550100", "+12125550101", "+12135550100"  # phonenumbers: one zone each
+NY_FAN, NY_FAN_2, NY_LATE = "+12125550100", "+12125550101", "+12125550102"  # phonenumbers: one zone each
+LA_FAN = "+12135550100"
 NINE_PM, EIGHT_AM = dt.time(21, 0), dt.time(8, 0)
 
 
@@ -135,9 +136,11 @@ async def test_results_of_a_round_the_fan_voted_in_go_at_night_and_the_rest_wait
     assert (await stage.vote(voter, "Owls")).status_code == 201
     with clock_at(next_local(NEW_YORK, dt.time(23, 0))):
         answer = await broadcast(stage, channel="sms", messageType="RESULTS", round=1)
+        joined = await client.post(f"/events/{stage.event_id}/join", json={"phoneNumber": NY_LATE})
         await settle(runtime)
     assert (answer["queued"], answer["deferred"]) == (2, 1)
     assert len(twilio.to(NY_FAN)) == 1 and twilio.to(NY_FAN_2) == []
+    assert joined.status_code == 202 and len(twilio.to(NY_LATE)) == 1  # the join's CONFIRM code goes at once
     rows = {m.recipient: m for m in await messages(runtime, message_type="RESULTS")}
     assert (rows[NY_FAN].marketing, rows[NY_FAN_2].marketing) == (False, True)
 
