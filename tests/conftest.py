@@ -10,6 +10,7 @@ concurrency test needs several), so tables are emptied after each test rather th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -138,6 +139,10 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
         public_url="http://testserver",
         secret_key_file=tmp_path / "secret_key",
         recap_storage=f"file://{tmp_path}/recaps",  # closing an event renders its recap page here
+        # marketing SMS go whatever the hour and however many: tests/messaging/test_quiet_hours.py sets them
+        quiet_hours_start=dt.time(0, 0),
+        quiet_hours_end=dt.time(0, 0),
+        marketing_per_day=0,
     )
 
 

@@ -100,6 +100,7 @@ class Case:
     form: Callable[[World], dict[str, str]] | None = None  # form-encoded, signed as Twilio signs it
     unsigned_form: bool = False
     note: str = ""
+    query: dict[str, str] | None = None  # a query string, for a variant of a route (dryRun, dataset)
 
     def status_for(self, caller: str) -> int:
         statuses = self.expect.split()
@@ -188,8 +189,10 @@ CASES: list[Case] = [
     # messaging
     Case("POST", "/events/{event_id}/messages", "401 403 403 403 403 403 202 401", params=lambda w: {"event_id": w.live}, json=lambda w: {"channel": "sms", "messageType": "CUSTOM", "body": "Doors at 8"}),
     Case("GET", "/events/{event_id}/messages", "401 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.live}),
+    Case("POST", "/events/{event_id}/messages", "401 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.live}, json=lambda w: {"channel": "sms", "messageType": "CUSTOM", "body": "Doors at 8"}, query={"dryRun": "true"}, note="a dry run: nothing queued"),
     # after the show: the brand sponsors `live` (privacy mode on: aggregates); developers see aggregate analytics
     Case("GET", "/events/{event_id}/report", "401 403 403 200 403 403 200 401", params=lambda w: {"event_id": w.live}),
+    Case("GET", "/events/{event_id}/report", "401 403 403 403 403 403 200 401", params=lambda w: {"event_id": w.live}, query={"dataset": "consent"}, note="the consent record: admins only, never the sponsor"),
     Case("GET", "/analytics/events/{event_id}", "401 403 403 200 200 200 200 401", params=lambda w: {"event_id": w.live}),
     Case("POST", "/events/{event_id}/recap", "401 403 403 403 403 403 201 401", params=lambda w: {"event_id": w.closed}),
     Case("GET", "/events/{event_id}/recap", "200 200 200 200 200 200 200 200", params=lambda w: {"event_id": w.closed}),
@@ -331,7 +334,7 @@ async def test_every_route_admits_exactly_its_callers(
             r = await client.request(case.method, path, data=form, headers=headers)
         else:
             body = case.json(world) if case.json else None
-            r = await client.request(case.method, path, json=body, headers=headers)
+            r = await client.request(case.method, path, json=body, headers=headers, params=case.query)
         expected = case.status_for(caller)
         figures.add("hostile cases tried")
         if r.status_code != expected:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ipaddress
 import json
 import logging
 import os
 import re
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +20,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 SUPPORTED_DATABASE_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"})
+# price of one outbound SMS segment by region (USD): rough figures of the order of public list prices, for the
+# dry run's estimate only; set STAGEVOTE_SMS_PRICES to your contract's (README, "Honest messaging")
+DEFAULT_SMS_PRICES = {
+    "US": "0.0083", "CA": "0.0083", "GB": "0.0524", "IE": "0.0792", "DE": "0.0887", "FR": "0.0865",
+    "ES": "0.0861", "MX": "0.0520", "AU": "0.0515", "default": "0.1000",
+}  # fmt: skip
 
 
 class ConfigurationError(RuntimeError):
@@ -194,6 +202,20 @@ class Settings(BaseSettings):
     tally_reconcile_seconds: float = Field(
         default=30.0, ge=0, description="how often open rounds' leaderboards are checked against the votes; 0: never"
     )
+    # --- honest messaging and the consent record (issue 16) ----------------------------------
+    sms_prices: dict[str, Decimal] = Field(
+        default_factory=lambda: {k: Decimal(v) for k, v in DEFAULT_SMS_PRICES.items()},
+        description="price of one SMS segment by region code, JSON (`default`: any other region)",
+    )
+    sms_price_currency: str = Field(default="USD", description="currency of `sms_prices`")
+    quiet_hours_start: dt.time = Field(
+        default=dt.time(21, 0), description="marketing SMS wait from this local time of the recipient (=end: never)"
+    )
+    quiet_hours_end: dt.time = Field(default=dt.time(8, 0), description="... until this local time")
+    marketing_per_day: int = Field(
+        default=3, ge=0, description="most marketing messages per fan, event and channel in 24 hours; 0: no cap"
+    )
+    terms_version: str = Field(default="2026-01", max_length=40, description="the terms a web join agrees to")
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -124,6 +125,9 @@ def cluster(flaky_twilio: FlakyTwilio, broker_url: str) -> Iterator[Settings]:
         sms_per_second=2000,
         delivery_sending_timeout_seconds=3,
         round_clock_seconds=0,
+        quiet_hours_start=dt.time(0, 0),  # a CUSTOM broadcast goes whatever the hour in Denver
+        quiet_hours_end=dt.time(0, 0),
+        marketing_per_day=0,
     )
     asyncio.run(_drop_database(name))
     if broker_url.startswith("amqp"):
@@ -140,9 +144,9 @@ async def _drop_rabbitmq_queue(url: str, name: str) -> None:
 
 def start_worker(settings: Settings, tmp: Path, n: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    for key, value in settings.model_dump().items():
+    for key, value in settings.model_dump(mode="json").items():
         if value is not None and key != "secret_key_file":
-            env[f"STAGEVOTE_{key.upper()}"] = str(value)
+            env[f"STAGEVOTE_{key.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     env["STAGEVOTE_SECRET_KEY_FILE"] = str(tmp / "unused")
     log = (tmp / f"worker-{n}.log").open("w")
     return subprocess.Popen(

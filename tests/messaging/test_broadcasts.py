@@ -71,7 +71,11 @@ async def test_each_audience_reaches_exactly_its_attendees(client: AsyncClient, 
         answer = await broadcast(stage, channel="sms", messageType="CUSTOM", body=f"To {audience}", audience=audience)
         # the opted-out attendee belongs to every audience but voted: counted, sent nothing, no row
         skipped_out = 0 if audience == "voted" else 1
-        assert answer == {"queued": len(who), "skipped": {"optedOut": skipped_out, "noAddress": 0}}, audience
+        assert answer == {
+            "queued": len(who),
+            "skipped": {"optedOut": skipped_out, "noAddress": 0, "capped": 0},
+            "deferred": 0,
+        }, audience
         assert await recipients(runtime, f"To {audience}") == who, audience
 
     # the round defaults to the current one; another round is named explicitly
@@ -152,7 +156,7 @@ async def test_email_goes_only_to_attendees_with_an_address(
     await set_attendee(runtime, opted_out.attendee_id, email="gone@example.com")
 
     answer = await broadcast(stage, channel="email", messageType="CUSTOM", subject="Doors at 8", body="See you there")
-    assert answer == {"queued": 1, "skipped": {"optedOut": 1, "noAddress": 1}}
+    assert answer == {"queued": 1, "skipped": {"optedOut": 1, "noAddress": 1, "capped": 0}, "deferred": 0}
     [mail] = await messages(runtime, channel="email")
     assert (mail.attendee_id, mail.recipient, mail.subject, mail.body) == (
         with_mail.attendee_id,
@@ -244,7 +248,7 @@ async def test_the_same_idempotency_key_queues_once(client: AsyncClient, runtime
     headers = {**admin.headers, "Idempotency-Key": "retry-me"}
     first = ok(await client.post(f"/events/{stage.event_id}/messages", json=body, headers=headers), 202)
     again = ok(await client.post(f"/events/{stage.event_id}/messages", json=body, headers=headers), 202)
-    assert first == again == {"queued": 3, "skipped": {"optedOut": 0, "noAddress": 0}}
+    assert first == again == {"queued": 3, "skipped": {"optedOut": 0, "noAddress": 0, "capped": 0}, "deferred": 0}
     assert len(await messages(runtime, body="Once")) == 3
     # without a key (or with another) each request is a broadcast of its own
     await broadcast(stage, **body)
@@ -267,7 +271,7 @@ async def test_a_thousand_attendees_in_one_broadcast(client: AsyncClient, runtim
             for n in range(1100)
         )
     answer = await broadcast(stage, channel="email", messageType="NUDGE", audience="confirmed")
-    assert answer == {"queued": 1000, "skipped": {"optedOut": 0, "noAddress": 100}}
+    assert answer == {"queued": 1000, "skipped": {"optedOut": 0, "noAddress": 100, "capped": 0}, "deferred": 0}
     await runtime.queue.broker.wait_all()
     async with unit_of_work(runtime.sessionmaker) as session:
         count = await session.scalar(

@@ -1,10 +1,10 @@
-"""Tables of the attendees domain: one attendee per (event, phone number), and the numbers that opted out."""
+"""Tables of the attendees domain: one attendee per (event, phone number), the numbers that opted out, consents."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stagevote.core.db import Base, utcnow
@@ -56,3 +56,27 @@ class PhoneOptOutDigest(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     opted_out_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """One opt-in or opt-out, as it happened: when, on which channel, and the exact words texted (JOIN …, STOP,
+    START) or the version of the terms a web join agreed to. Erasure blanks the number and the words and keeps
+    the fact and its time (`attendees.service.erase_attendee`)."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        CheckConstraint("kind IN ('opt_in','opt_out')", name="kind"),
+        CheckConstraint("channel IN ('sms','web')", name="channel"),
+        Index("ix_consents_event_id_id", "event_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendee_id: Mapped[int | None] = mapped_column(ForeignKey("attendees.id", ondelete="SET NULL"), index=True)
+    # None: a STOP or START from a number that is no attendee of any event
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    phone_number: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164; None once erased
+    kind: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(10))
+    words: Mapped[str | None] = mapped_column(Text)  # the text as received; None on the web, or once erased
+    terms_version: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

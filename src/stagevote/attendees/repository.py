@@ -1,4 +1,5 @@
-"""Every query of the attendees domain: attendees by event and phone, bulk pre-registration, opt-outs, erasure."""
+"""Every query of the attendees domain: attendees by event and phone, bulk pre-registration, opt-outs, consents,
+erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from stagevote.attendees.models import Attendee, PhoneOptOut, PhoneOptOutDigest
+from stagevote.attendees.models import Attendee, Consent, PhoneOptOut, PhoneOptOutDigest
 from stagevote.core.repository import Repository
 from stagevote.events.models import Event, EventStatus
 from stagevote.voting.models import Vote
@@ -221,3 +222,46 @@ class PhoneOptOutRepository(Repository[PhoneOptOut]):
         await self.session.delete(found)
         await self.session.flush()
         return True
+
+
+class ConsentRepository(Repository[Consent]):
+    model = Consent
+
+    async def add_for_phone(
+        self, phone_number: str, *, kind: str, channel: str, words: str | None, at: dt.datetime
+    ) -> int:
+        """One consent row for each attendee row the number has (an opt-out holds across events), or one for
+        the number alone when it has none; how many rows."""
+        holders = (
+            await self.session.execute(
+                select(Attendee.id, Attendee.event_id).where(Attendee.phone_number == phone_number)
+            )
+        ).all()
+        targets: list[tuple[int | None, int | None]] = [(int(a), int(e)) for a, e in holders] or [(None, None)]
+        for attendee_id, event_id in targets:
+            self.session.add(
+                Consent(
+                    attendee_id=attendee_id, event_id=event_id, phone_number=phone_number, kind=kind,
+                    channel=channel, words=words, at=at,
+                )
+            )  # fmt: skip
+        await self.session.flush()
+        return len(targets)
+
+    async def of_attendee(self, attendee_id: int) -> Sequence[Consent]:
+        """The attendee's consents, oldest first."""
+        statement = select(Consent).where(Consent.attendee_id == attendee_id).order_by(Consent.id)
+        return (await self.session.scalars(statement)).all()
+
+    async def erase(self, *, attendee_id: int, phone_number: str | None) -> None:
+        """Blank the number and the words of the attendee's consents (and, given `phone_number`, of the
+        number's consents that name no attendee); kind, channel, terms version and time stay."""
+        whose = Consent.attendee_id == attendee_id
+        if phone_number:
+            whose = whose | ((Consent.attendee_id.is_(None)) & (Consent.phone_number == phone_number))
+        await self.session.execute(
+            update(Consent)
+            .where(whose)
+            .values(phone_number=None, words=None)
+            .execution_options(synchronize_session=False)
+        )

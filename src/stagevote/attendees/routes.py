@@ -16,6 +16,7 @@ from stagevote.attendees.schemas import (
     Confirmation,
     ConfirmRequest,
     ExportedAttendee,
+    ExportedConsent,
     ExportedMessage,
     ExportedText,
     ExportedVote,
@@ -229,7 +230,7 @@ async def export_attendee(
 ) -> AttendeeExport:
     """Everything held about one attendee, to answer a fan who asks "what do you hold on me?": the attendee
     (with when they confirmed and opted out), their votes, the messages sent to them, the texts their number
-    sent us. 404 unknown attendee."""
+    sent us, and every opt-in and opt-out (`consents`). 404 unknown attendee."""
     caller = Caller.of(principal.user_id, client)
     found = await service.export_attendee(session=session, runtime=runtime, caller=caller, attendee_id=attendee_id)
     attendee = ExportedAttendee.model_validate(found.attendee).model_copy(update={"opted_out_at": found.opted_out_at})
@@ -238,6 +239,7 @@ async def export_attendee(
         votes=[ExportedVote.model_validate(v) for v in found.votes],
         messages=[ExportedMessage.model_validate(m) for m in found.messages],
         inbound_messages=[ExportedText.model_validate(t) for t in found.sections.get("inboundMessages", [])],
+        consents=[ExportedConsent.model_validate(c) for c in found.consents],
         exported_at=utcnow(),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import EmailStr, Field, field_validator
 
@@ -120,6 +121,15 @@ class ExportedText(Schema):
     received_at: dt.datetime
 
 
+class ExportedConsent(Schema):
+    event_id: int | None
+    kind: Literal["opt_in", "opt_out"]
+    channel: Literal["sms", "web"]
+    words: str | None = Field(description="The text as received (JOIN …, STOP, START); null on the web, or erased")
+    terms_version: str | None = Field(description="The terms a web join agreed to")
+    at: dt.datetime
+
+
 class AttendeeExport(Schema):
     """Everything held about one attendee: the attendee, their votes, the messages sent to them and the texts
     their number sent us."""
@@ -128,4 +138,5 @@ class AttendeeExport(Schema):
     votes: list[ExportedVote]
     messages: list[ExportedMessage]
     inbound_messages: list[ExportedText]
+    consents: list[ExportedConsent] = Field(default_factory=list, description="Every opt-in and opt-out, oldest first")
     exported_at: dt.datetime

@@ -19,6 +19,13 @@ nothing more, even when no confirmation is needed (the ballot link then goes out
 
 Opt-outs are per phone number (`phone_opt_outs`) and mirrored on every attendee row of the number
 (`attendees.opted_out`), so the vote path and the messaging layer read a column instead of a table.
+
+The consent record (`consents`) keeps every opt-in and opt-out a fan made: an SMS JOIN (the words as texted),
+a web join (channel `web`, the `TERMS_VERSION` the page showed), STOP and START (the words as texted; a row
+for each attendee row of the number, as the opt-out holds across events, or one for the number alone). An
+admin's pre-registration is not the fan's consent and records none; nor does a carrier's report that a
+number unsubscribed (Twilio 21610), which opts the number out all the same. Erasure keeps each consent's
+kind, channel, terms version and time, and blanks the number and the words.
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ import phonenumbers
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stagevote.attendees.models import Attendee
-from stagevote.attendees.repository import AttendeeRepository, PhoneOptOutRepository
+from stagevote.attendees.models import Attendee, Consent
+from stagevote.attendees.repository import AttendeeRepository, ConsentRepository, PhoneOptOutRepository
 from stagevote.audit import service as audit
 from stagevote.audit.service import Caller
 from stagevote.auth.principal import Principal
@@ -263,8 +270,34 @@ async def is_opted_out(*, session: AsyncSession, runtime: Runtime, phone_number:
     return await PhoneOptOutRepository(session).is_opted_out(phone_number, phone_digest(runtime, phone_number))
 
 
-async def opt_out(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
-    """STOP: nothing more goes to the number, from any event; False when it had already opted out."""
+async def record_consent(
+    *,
+    session: AsyncSession,
+    attendee: Attendee,
+    kind: Literal["opt_in", "opt_out"],
+    channel: Literal["sms", "web"],
+    words: str | None = None,
+    terms_version: str | None = None,
+) -> None:
+    """Keep an opt-in or opt-out of this attendee on record, with the words texted or the terms agreed to."""
+    session.add(
+        Consent(
+            attendee_id=attendee.id, event_id=attendee.event_id, phone_number=attendee.phone_number, kind=kind,
+            channel=channel, words=words, terms_version=terms_version, at=utcnow(),
+        )
+    )  # fmt: skip
+    await session.flush()
+
+
+async def opt_out(*, session: AsyncSession, runtime: Runtime, phone_number: str, words: str | None = None) -> bool:
+    """STOP: nothing more goes to the number, from any event; False when it had already opted out.
+
+    `words`: what the number texted, kept in the consent record (even a repeated STOP); None (a carrier's
+    report) records nothing."""
+    if words is not None:
+        await ConsentRepository(session).add_for_phone(
+            phone_number, kind="opt_out", channel="sms", words=words, at=utcnow()
+        )
     opt_outs = PhoneOptOutRepository(session)
     newly = await opt_outs.add_if_new(phone_number)
     already = await opt_outs.has_digest(phone_digest(runtime, phone_number))
@@ -273,8 +306,12 @@ async def opt_out(*, session: AsyncSession, runtime: Runtime, phone_number: str)
     return newly and not already
 
 
-async def opt_in(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
-    """START: the number may be sent messages again; False when it had not opted out."""
+async def opt_in(*, session: AsyncSession, runtime: Runtime, phone_number: str, words: str | None = None) -> bool:
+    """START: the number may be sent messages again; False when it had not opted out. `words`: as `opt_out`."""
+    if words is not None:
+        await ConsentRepository(session).add_for_phone(
+            phone_number, kind="opt_in", channel="sms", words=words, at=utcnow()
+        )
     opt_outs = PhoneOptOutRepository(session)
     removed = await opt_outs.remove(phone_number)
     forgotten = await opt_outs.remove_digest(phone_digest(runtime, phone_number))
@@ -409,6 +446,9 @@ async def join_on_web(
     )
     attendee = joined.attendee
     attendee.join_address = None if client_ip == UNKNOWN_CLIENT else client_ip
+    await record_consent(
+        session=session, attendee=attendee, kind="opt_in", channel="web", terms_version=runtime.settings.terms_version
+    )
     language = language_of(attendee, event)
     if joined.code is not None:
         body = text("web_code", language, kw=event.keyword, code=joined.code)
@@ -737,6 +777,7 @@ class AttendeeData:
     votes: Sequence[Vote]
     messages: Sequence[Message]
     sections: dict[str, Any]
+    consents: Sequence[Consent] = ()
 
 
 async def export_attendee(*, session: AsyncSession, runtime: Runtime, caller: Caller, attendee_id: int) -> AttendeeData:
@@ -756,6 +797,7 @@ async def export_attendee(*, session: AsyncSession, runtime: Runtime, caller: Ca
         votes=await attendees.votes_of(attendee.id),
         messages=await messaging_service.messages_of_attendee(session=session, attendee_id=attendee.id),
         sections=payload["export"],
+        consents=await ConsentRepository(session).of_attendee(attendee.id),
     )
 
 
@@ -772,8 +814,9 @@ async def _record(session: AsyncSession, caller: Caller, attendee: Attendee, act
 
 
 async def erase_attendee(*, session: AsyncSession, runtime: Runtime, caller: Caller, attendee_id: int) -> None:
-    """Erase the attendee's personal data: phone number, e-mail, confirmation code, and the bodies and
-    recipients of their messages. Their votes stay counted (the rows stay, linked to the erased attendee),
+    """Erase the attendee's personal data: phone number, e-mail, confirmation code, the bodies and
+    recipients of their messages, and the number and words of their consents (the fact and time stay).
+    Their votes stay counted (the rows stay, linked to the erased attendee),
     so leaderboards and reports do not move. A number that opted out stays opted out: its STOP is kept as a
     keyed hash of the number (`phone_opt_out_digests`), and in clear only while another attendee row still
     holds the number. The address their web join came from (`join_address`) is blanked too. Erasing twice
@@ -798,6 +841,7 @@ async def erase_attendee(*, session: AsyncSession, runtime: Runtime, caller: Cal
     await messaging_service.erase_for_attendee(
         session=session, attendee_id=attendee.id, phone_number=phone if last_holder else None
     )
+    await ConsentRepository(session).erase(attendee_id=attendee.id, phone_number=phone if last_holder else None)
     await runtime.hooks.run(
         ATTENDEE_ERASED, session, {"attendeeId": attendee.id, "phoneNumber": phone, "lastHolder": last_holder}
     )

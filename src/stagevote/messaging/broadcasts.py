@@ -9,6 +9,13 @@ same messages twice (a retried request, two instances reacting to one trigger) w
 
 Events in any status but archived take broadcasts: a draft or published event may message its
 pre-registered list before the doors open; an archived one is done with its fans (409).
+
+Marketing messages (NUDGE, CUSTOM, RECAP, and RESULTS to a fan who did not vote in the round: for the final
+RESULTS, in no round) are screened on the way in (`screen`): one that would be the fan's
+`MARKETING_PER_DAY`+1st marketing message of the event on the channel within 24 hours is skipped, counted
+as `capped`, and gets no row; an SMS written during the recipient's quiet hours (`messaging.quiet`) is
+written with `next_attempt_at` at the end of them, so the outbox hands it out then (`deferred`). A dry run
+(`dry_run`) screens the same messages, writes nothing, and prices them (`messaging.segments`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from stagevote.core.errors import Conflict, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, EventStatus, RoundStatus
-from stagevote.messaging import outbox, sealing
+from stagevote.messaging import outbox, quiet, sealing, segments
 from stagevote.messaging.models import Message
 from stagevote.messaging.repository import MessageRepository
 from stagevote.messaging.schemas import BroadcastRequest
@@ -88,21 +95,74 @@ class Outgoing:
     body: str
     dedupe_key: str
     subject: str | None = None
+    marketing: bool | None = None  # None: as its type says (`quiet.MARKETING_TYPES`)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The messages that go (each with whether it is marketing, and when it may go if not now), and how many
+    were capped; `deferred` counts those that wait for quiet hours to end."""
+
+    going: list[tuple[Outgoing, bool, dt.datetime | None]]
+    capped: int
+    deferred: int
+
+
+async def screen(
+    *, session: AsyncSession, runtime: Runtime, channel: Channel, message_type: str, messages: Sequence[Outgoing]
+) -> Screened:
+    """Leave out whom `reach` would leave out and the marketing messages over the daily cap; time the marketing
+    SMS that would arrive during the recipient's quiet hours (see the module docstring)."""
+    settings = runtime.settings
+    now = utcnow()
+    reachable = [
+        m for m in messages
+        if m.attendee.erased_at is None and not m.attendee.opted_out and address_of(m.attendee, channel)
+    ]  # fmt: skip
+    marketing = [m.marketing if m.marketing is not None else message_type in quiet.MARKETING_TYPES for m in reachable]
+    earlier: dict[int, list[str | None]] = {}
+    cap = settings.marketing_per_day
+    if cap and any(marketing):
+        earlier = await MessageRepository(session).marketing_since(
+            event_ids={m.attendee.event_id for m in reachable}, channel=channel, since=now - dt.timedelta(days=1)
+        )
+    going: list[tuple[Outgoing, bool, dt.datetime | None]] = []
+    capped = deferred = 0
+    for n, (m, is_marketing) in enumerate(zip(reachable, marketing, strict=True), start=1):
+        await yield_now(n)
+        if not is_marketing:
+            going.append((m, False, None))
+            continue
+        keys = earlier.setdefault(m.attendee.id, [])
+        if cap and m.dedupe_key not in keys:  # a message written before (a replay) is no new message
+            if len(keys) >= cap:
+                capped += 1
+                continue
+            keys.append(m.dedupe_key)
+        release = quiet.release_at(settings, m.attendee.phone_number or "", now) if channel == "sms" else None
+        deferred += release is not None
+        going.append((m, True, release))
+    return Screened(going, capped, deferred)
+
+
+@dataclass(frozen=True)
+class Queued:
+    ids: list[int]  # the rows written now (a message whose dedupe key exists already is not written again)
+    capped: int
+    deferred: int
 
 
 async def queue_many(
     *, session: AsyncSession, runtime: Runtime, channel: Channel, message_type: str, messages: Sequence[Outgoing]
-) -> list[int]:
-    """Write the messages as `queued` rows in this unit of work, and deliver them once it commits.
-
-    The ids of the rows written now; a message whose dedupe key exists already is not written again.
-    An attendee `reach` would leave out is left out here too.
-    """
+) -> Queued:
+    """Write the messages `screen` lets through as `queued` rows in this unit of work, and deliver them once it
+    commits (a deferred one once its quiet hours end)."""
     now = utcnow()
+    screened = await screen(
+        session=session, runtime=runtime, channel=channel, message_type=message_type, messages=messages
+    )
     rows = []
-    for n, m in enumerate(messages, start=1):
-        if m.attendee.erased_at is not None or m.attendee.opted_out or not address_of(m.attendee, channel):
-            continue
+    for n, (m, marketing, release) in enumerate(screened.going, start=1):
         stored = sealing.seal(runtime.secret_key, m.body, message_type)
         rows.append(
             {
@@ -117,6 +177,8 @@ async def queue_many(
                 "sealed_body": stored.sealed,
                 "dedupe_key": m.dedupe_key,
                 "attempts": 0,
+                "next_attempt_at": release,
+                "marketing": marketing,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -125,7 +187,7 @@ async def queue_many(
     ids = await MessageRepository(session).add_many_unless_duplicate(rows) if rows else []
     if ids:
         outbox.deliver_after_commit(session, runtime)
-    return ids
+    return Queued(ids, screened.capped, screened.deferred)
 
 
 async def yield_now(done: int, *, every: int = YIELD_EVERY) -> None:
@@ -174,6 +236,21 @@ class Broadcast:
     queued: int
     opted_out: int
     no_address: int
+    capped: int = 0
+    deferred: int = 0
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a broadcast would do: whom it would reach and skip, and (SMS) what it would cost; None for e-mail."""
+
+    recipients: int
+    opted_out: int
+    no_address: int
+    capped: int
+    deferred: int
+    estimate: segments.Estimate | None
+    currency: str
 
 
 def _key_prefix(event_id: int, idempotency_key: str | None) -> str:
@@ -194,6 +271,72 @@ def _body_of(request: BroadcastRequest) -> str | None:
     return body
 
 
+async def voters_of(session: AsyncSession, context: VoteContext, number: int | None) -> set[int]:
+    """The attendees who voted in round `number` (None: in any round of the event): RESULTS are theirs."""
+    numbers = [number] if number is not None else sorted(context.rounds)
+    voted: set[int] = set()
+    for each in numbers:
+        found = await attendees_service.audience(session=session, event=context.event, who="voted", round_number=each)
+        voted |= {a.id for a in found}
+    return voted
+
+
+@dataclass(frozen=True)
+class _Composed:
+    reached: Reach
+    messages: list[Outgoing]
+
+
+async def _compose(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    principal: Principal,
+    event_id: int,
+    request: BroadcastRequest,
+    idempotency_key: str | None,
+) -> _Composed:
+    """The message of the broadcast to each attendee of its audience the channel reaches (see `broadcast`)."""
+    event = await events_service.get_event(session=session, principal=principal, event_id=event_id)
+    if event.status == EventStatus.ARCHIVED.value:
+        raise Conflict("This event is archived; it sends no more messages.", slug="event-archived")
+    body = _body_of(request)
+    context = await context_of(session, event)
+    if request.round is not None and request.round not in context.rounds:
+        raise Unprocessable.field("round", f"this event has no round {request.round}")
+    number = request.round if request.round is not None else context.current_round(utcnow())
+    who = request.audience
+    attendees = await attendees_service.audience(
+        session=session, event=event, who=who, round_number=number if who in ("voted", "not_voted") else None
+    )
+    reached = reach(attendees, request.channel)
+    results: tuple[TextKey, dict[str, object]] | None = None
+    voters: set[int] = set()
+    over = event.status == EventStatus.CLOSED.value
+    if request.message_type == "RESULTS":
+        voters = await voters_of(session, context, None if over and request.round is None else number)
+        if body is None:
+            results = await results_text(session=session, runtime=runtime, context=context, number=number, final=over)
+    prefix = _key_prefix(event.id, idempotency_key)
+    messages: list[Outgoing] = []
+    for n, attendee in enumerate(reached.attendees, start=1):
+        await yield_now(n)
+        language = attendees_service.language_of(attendee, event)
+        if body is not None:
+            said = body
+        elif results is not None:
+            said = text(results[0], language, **results[1])
+        elif request.message_type == "NUDGE":  # the ballot link is the attendee's own
+            token = attendees_service.ballot_token_for(runtime=runtime, attendee=attendee, event=event)
+            said = text("nudge", language, kw=event.keyword, url=attendees_service.ballot_url(runtime, token))
+        else:  # RECAP: until the event has a recap page (see journey.send_recap), a thank-you without a link
+            said = text("recap_plain", language, kw=event.keyword)
+        title = request.subject or subject(request.message_type, language, title=event.title)
+        marketing = attendee.id not in voters if request.message_type == "RESULTS" else None
+        messages.append(Outgoing(attendee, said, f"{prefix}:{attendee.id}", subject=title, marketing=marketing))
+    return _Composed(reached, messages)
+
+
 async def broadcast(
     *,
     session: AsyncSession,
@@ -210,45 +353,61 @@ async def broadcast(
     attendee's ballot link, RESULTS the standings of the round (those the public may see now), and
     RECAP a thank-you (the recap page's link goes out with `journey.send_recap`).
     The same `idempotency_key` again (per event) queues nothing new and answers as the first time did.
+    Marketing messages over the daily cap are skipped (`capped`); those in quiet hours wait (`deferred`).
     """
-    event = await events_service.get_event(session=session, principal=principal, event_id=event_id)
-    if event.status == EventStatus.ARCHIVED.value:
-        raise Conflict("This event is archived; it sends no more messages.", slug="event-archived")
-    body = _body_of(request)
-    context = await context_of(session, event)
-    if request.round is not None and request.round not in context.rounds:
-        raise Unprocessable.field("round", f"this event has no round {request.round}")
-    number = request.round if request.round is not None else context.current_round(utcnow())
-    who = request.audience
-    attendees = await attendees_service.audience(
-        session=session, event=event, who=who, round_number=number if who in ("voted", "not_voted") else None
-    )
-    reached = reach(attendees, request.channel)
-    results: tuple[TextKey, dict[str, object]] | None = None
-    if body is None and request.message_type == "RESULTS":
-        over = event.status == EventStatus.CLOSED.value
-        results = await results_text(session=session, runtime=runtime, context=context, number=number, final=over)
-    prefix = _key_prefix(event.id, idempotency_key)
-    messages: list[Outgoing] = []
-    for n, attendee in enumerate(reached.attendees, start=1):
-        await yield_now(n)
-        language = attendees_service.language_of(attendee, event)
-        if body is not None:
-            said = body
-        elif results is not None:
-            said = text(results[0], language, **results[1])
-        elif request.message_type == "NUDGE":  # the ballot link is the attendee's own
-            token = attendees_service.ballot_token_for(runtime=runtime, attendee=attendee, event=event)
-            said = text("nudge", language, kw=event.keyword, url=attendees_service.ballot_url(runtime, token))
-        else:  # RECAP: until the event has a recap page (see journey.send_recap), a thank-you without a link
-            said = text("recap_plain", language, kw=event.keyword)
-        title = request.subject or subject(request.message_type, language, title=event.title)
-        messages.append(Outgoing(attendee, said, f"{prefix}:{attendee.id}", subject=title))
-    await queue_many(
-        session=session, runtime=runtime, channel=request.channel, message_type=request.message_type, messages=messages
+    composed = await _compose(
+        session=session, runtime=runtime, principal=principal, event_id=event_id, request=request,
+        idempotency_key=idempotency_key,
+    )  # fmt: skip
+    queued = await queue_many(
+        session=session,
+        runtime=runtime,
+        channel=request.channel,
+        message_type=request.message_type,
+        messages=composed.messages,
     )
     # a replay of the same idempotency key wrote nothing now; its messages were queued the first time
-    return Broadcast(queued=len(messages), opted_out=reached.opted_out, no_address=reached.no_address)
+    reached = composed.reached
+    return Broadcast(
+        queued=len(composed.messages) - queued.capped,
+        opted_out=reached.opted_out,
+        no_address=reached.no_address,
+        capped=queued.capped,
+        deferred=queued.deferred,
+    )
+
+
+async def dry_run(
+    *, session: AsyncSession, runtime: Runtime, principal: Principal, event_id: int, request: BroadcastRequest
+) -> DryRun:
+    """What `broadcast` would do now, and nothing written: the recipients, those skipped, those that would
+    wait for quiet hours, and for SMS the encoding, segments and estimated cost of the texts each recipient
+    would get (per recipient: a NUDGE's ballot link is each one's own). Refuses what `broadcast` refuses."""
+    composed = await _compose(
+        session=session, runtime=runtime, principal=principal, event_id=event_id, request=request,
+        idempotency_key=None,
+    )  # fmt: skip
+    screened = await screen(
+        session=session,
+        runtime=runtime,
+        channel=request.channel,
+        message_type=request.message_type,
+        messages=composed.messages,
+    )
+    estimate = None
+    if request.channel == "sms":
+        texts = ((m.attendee.phone_number or "", m.body) for m, _, _ in screened.going)
+        estimate = segments.estimate(texts, runtime.settings.sms_prices)
+    reached = composed.reached
+    return DryRun(
+        recipients=len(screened.going),
+        opted_out=reached.opted_out,
+        no_address=reached.no_address,
+        capped=screened.capped,
+        deferred=screened.deferred,
+        estimate=estimate,
+        currency=runtime.settings.sms_price_currency,
+    )
 
 
 # --- history ---------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ and go out only if it commits. Every message has a dedupe key naming what caused
 
 Who hears what: NUDGE goes to the attendees whose ballot counts (confirmed, or needing no confirmation,
 as pre-registered numbers of a hybrid event) and who have not voted in the round; RESULTS and RECAP to
-all whose ballot counts. Opted-out and erased attendees get nothing. A round closed by closing the event
-sends no round RESULTS: the event's final RESULTS (its last round's standings) say it once.
+all whose ballot counts. Opted-out and erased attendees get nothing. NUDGE, RECAP and the RESULTS of a round
+the fan did not vote in are marketing: capped, and held through quiet hours (`broadcasts.screen`).
+A round closed by closing the event sends no round RESULTS: the event's final RESULTS (its last round's
+standings) say it once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from stagevote.core.errors import Conflict, NotFound
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import Event, EventStatus
-from stagevote.messaging.broadcasts import Outgoing, context_of, queue_many, reach, results_text, yield_now
+from stagevote.messaging.broadcasts import (
+    Outgoing,
+    context_of,
+    queue_many,
+    reach,
+    results_text,
+    voters_of,
+    yield_now,
+)
 from stagevote.messaging.repository import MessageRepository
 from stagevote.messaging.texts import text
 
@@ -67,8 +77,8 @@ async def _nudge(
             url=attendees_service.ballot_url(runtime, token),
         )
         messages.append(Outgoing(attendee, body, f"NUDGE:{event.id}:{number}:{moment}:{attendee.id}"))
-    ids = await queue_many(session=session, runtime=runtime, channel="sms", message_type="NUDGE", messages=messages)
-    return len(ids)
+    queued = await queue_many(session=session, runtime=runtime, channel="sms", message_type="NUDGE", messages=messages)
+    return len(queued.ids)
 
 
 async def nudge_on_open(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> int:
@@ -119,17 +129,21 @@ async def _results(session: AsyncSession, runtime: Runtime, event: Event, number
     number = context.current_round(utcnow()) if number is None else number
     key, values = await results_text(session=session, runtime=runtime, context=context, number=number, final=final)
     audience = await attendees_service.audience(session=session, event=event, who="confirmed")
+    voters = await voters_of(session, context, None if final else number)  # to the others, RESULTS are marketing
     what = "final" if final else str(number)
     messages = [
         Outgoing(
             attendee,
             text(key, attendees_service.language_of(attendee, event), **values),
             f"RESULTS:{event.id}:{what}:{attendee.id}",
+            marketing=attendee.id not in voters,
         )
         for attendee in reach(audience, "sms").attendees
     ]
-    ids = await queue_many(session=session, runtime=runtime, channel="sms", message_type="RESULTS", messages=messages)
-    return len(ids)
+    queued = await queue_many(
+        session=session, runtime=runtime, channel="sms", message_type="RESULTS", messages=messages
+    )
+    return len(queued.ids)
 
 
 async def results_on_round_close(*, session: AsyncSession, runtime: Runtime, event_id: int, number: int) -> int:
@@ -166,8 +180,8 @@ async def send_recap(session: AsyncSession, runtime: Runtime, event_id: int, url
         )
         for attendee in reach(audience, "sms").attendees
     ]
-    ids = await queue_many(session=session, runtime=runtime, channel="sms", message_type="RECAP", messages=messages)
-    return len(ids)
+    queued = await queue_many(session=session, runtime=runtime, channel="sms", message_type="RECAP", messages=messages)
+    return len(queued.ids)
 
 
 def install(runtime: Runtime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stagevote.core.db import Base, utcnow
@@ -45,3 +45,6 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    # marketing (NUDGE, CUSTOM, RECAP; RESULTS of a round the fan did not vote in): waits for the recipient's
+    # quiet hours to end and counts against the daily cap (`messaging.quiet`); transactional messages do not
+    marketing: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -34,7 +34,8 @@ nothing and the row ends `failed`, saying so. The provider's answer moves the ro
 (a carrier opt-out, Twilio's 21610, also opts the number out), back to `queued` with a back-off (2 s · 2ⁿ
 up to 5 minutes, `DELIVERY_MAX_ATTEMPTS` attempts), or, when the answer was lost, leaves it `sending`
 until the provider can be asked. The text handed to the provider is the sealed one (`sealing`): the
-stored body has its ballot tokens and codes redacted.
+stored body has its ballot tokens and codes redacted. A marketing SMS claimed during its recipient's quiet
+hours (written before them, its turn came late) goes back to `queued`, due when they end (`messaging.quiet`).
 
 Stopping a process (`Sweeper.stop`) stops its dispatcher, lets the deliveries under way finish (up to
 `DRAIN_SECONDS`) and starts no new one: rows handed out but not begun keep their lease, which runs out,
@@ -59,7 +60,7 @@ from stagevote.core.db import after_commit, unit_of_work, utcnow
 from stagevote.core.periodic import Background
 from stagevote.core.queue import TaskQueue
 from stagevote.core.runtime import Runtime
-from stagevote.messaging import sealing
+from stagevote.messaging import quiet, sealing
 from stagevote.messaging.models import Message
 from stagevote.messaging.providers import DeliveryError, email_provider_for, sms_provider_for
 from stagevote.messaging.repository import MessageRepository
@@ -283,6 +284,9 @@ async def deliver(runtime: Runtime, message_id: int) -> None:
             recovering = message is not None
         if message is None:
             return  # sent, being sent, or never handed out: not this task's
+        if not recovering and (wait := _quiet_until(runtime, message, now)) is not None:
+            await messages.defer(message_id, until=wait)
+            return
         job = _job(runtime, message, blocked=await messages.unreachable(message_id))
     if job.unreadable:
         await _record(runtime, job, None, DeliveryError("the sealed text cannot be opened: SECRET_KEY changed?"))
@@ -311,6 +315,14 @@ async def deliver(runtime: Runtime, message_id: int) -> None:
         log.exception("delivery_crashed", message_id=message_id)
         failure = DeliveryError(f"unexpected error: {exc!r}", unknown=True)
     await _record(runtime, job, provider_id, failure)
+
+
+def _quiet_until(runtime: Runtime, message: Message, now: dt.datetime) -> dt.datetime | None:
+    """When a marketing SMS whose turn came during its recipient's quiet hours may go (a long broadcast's
+    tail, rate-limited past the evening); None: now."""
+    if not message.marketing or message.channel != "sms" or not message.recipient:
+        return None
+    return quiet.release_at(runtime.settings, message.recipient, now)
 
 
 async def _recover(runtime: Runtime, job: _Job) -> _Job | None:

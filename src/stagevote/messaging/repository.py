@@ -216,6 +216,33 @@ class MessageRepository(Repository[Message]):
             )
         )
 
+    async def marketing_since(
+        self, *, event_ids: Collection[int], channel: str, since: dt.datetime
+    ) -> dict[int, list[str | None]]:
+        """The dedupe keys of the marketing messages written to each attendee of these events on `channel`
+        since `since` (what the daily cap counts)."""
+        statement = select(Message.attendee_id, Message.dedupe_key).where(
+            Message.event_id.in_(list(event_ids)),
+            Message.channel == channel,
+            Message.marketing.is_(True),
+            Message.created_at >= since,
+            Message.attendee_id.is_not(None),
+        )
+        found: dict[int, list[str | None]] = {}
+        for attendee_id, key in await self.session.execute(statement):
+            if attendee_id is not None:
+                found.setdefault(attendee_id, []).append(key)
+        return found
+
+    async def defer(self, message_id: int, *, until: dt.datetime) -> None:
+        """A claimed row that may not go now (quiet hours): back to `queued`, due at `until`, the attempt
+        not counted."""
+        await self.session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == "sending")
+            .values(status="queued", attempts=Message.attempts - 1, next_attempt_at=until, leased_until=None)
+        )
+
     async def add_many_unless_duplicate(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Insert many rows, `BULK_CHUNK` a statement; the ids of those inserted.
 

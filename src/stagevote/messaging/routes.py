@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from stagevote.audit import service as audit
 from stagevote.audit.service import Caller
@@ -18,6 +18,8 @@ from stagevote.messaging.schemas import (
     BroadcastResult,
     Channel,
     ChannelStats,
+    Cost,
+    DryRunResult,
     MessageHistory,
     MessageRead,
     MessageStats,
@@ -29,7 +31,15 @@ from stagevote.messaging.service import MessageType
 router = APIRouter(tags=["messaging"])
 
 
-@router.post("/events/{event_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastResult)
+@router.post(
+    "/events/{event_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BroadcastResult | DryRunResult,
+    responses={
+        202: {"model": BroadcastResult, "description": "Queued"},
+        200: {"model": DryRunResult, "description": "`dryRun=true`: what it would do; nothing queued"},
+    },
+)
 async def broadcast(
     event_id: int,
     body: BroadcastRequest,
@@ -37,6 +47,10 @@ async def broadcast(
     client: ClientAddressDep,
     session: SessionDep,
     runtime: RuntimeDep,
+    response: Response,
+    dry_run: Annotated[
+        bool, Query(alias="dryRun", description="Answer 200 with recipients, segments and cost; queue nothing")
+    ] = False,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -45,7 +59,7 @@ async def broadcast(
             description="Send the same key again (a retry) and nothing is queued twice",
         ),
     ] = None,
-) -> BroadcastResult:
+) -> BroadcastResult | DryRunResult:
     """Queue one message to each attendee of the audience; delivery follows (see the history for outcomes).
 
     Audiences: `all` · `confirmed` (their ballot counts: confirmed, or needing no confirmation, e.g.
@@ -59,7 +73,29 @@ async def broadcast(
     Any status but archived takes broadcasts (a draft's pre-registered list included). 404 unknown event ·
     409 archived event · 422 (`body`) CUSTOM without a body, an SMS over 1,600 characters · 422 (`round`)
     a round the event does not have.
+
+    Marketing messages (NUDGE, CUSTOM, RECAP; RESULTS to fans who did not vote in the round) over
+    `MARKETING_PER_DAY` per fan, event and channel in 24 hours are skipped (`skipped.capped`); an SMS to a
+    fan in quiet hours is queued to go when they end (`deferred`). With `dryRun=true`: 200, nothing queued,
+    and for SMS the encoding (gsm7 or ucs2), segments and the estimated cost (README, "Honest messaging").
     """
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        found = await broadcasts.dry_run(
+            session=session, runtime=runtime, principal=principal, event_id=event_id, request=body
+        )
+        estimate = found.estimate
+        return DryRunResult(
+            recipients=found.recipients,
+            skipped=Skipped(opted_out=found.opted_out, no_address=found.no_address, capped=found.capped),
+            deferred=found.deferred,
+            encoding=estimate.encoding if estimate is not None else None,
+            segments_per_message=estimate.segments_per_message if estimate is not None else 0,
+            total_segments=estimate.total_segments if estimate is not None else 0,
+            estimated_cost=Cost(
+                amount=float(round(estimate.cost, 4)) if estimate is not None else 0.0, currency=found.currency
+            ),
+        )
     sent = await broadcasts.broadcast(
         session=session,
         runtime=runtime,
@@ -80,11 +116,16 @@ async def broadcast(
             "audience": body.audience,
             "round": body.round,
             "queued": sent.queued,
-            "skipped": {"optedOut": sent.opted_out, "noAddress": sent.no_address},
+            "skipped": {"optedOut": sent.opted_out, "noAddress": sent.no_address, "capped": sent.capped},
+            "deferred": sent.deferred,
         },
         event_id=event_id,
     )
-    return BroadcastResult(queued=sent.queued, skipped=Skipped(opted_out=sent.opted_out, no_address=sent.no_address))
+    return BroadcastResult(
+        queued=sent.queued,
+        skipped=Skipped(opted_out=sent.opted_out, no_address=sent.no_address, capped=sent.capped),
+        deferred=sent.deferred,
+    )
 
 
 def _stats(counts: dict[tuple[str, str], int]) -> MessageStats:

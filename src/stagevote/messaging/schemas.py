@@ -35,11 +35,38 @@ class BroadcastRequest(Schema):
 class Skipped(Schema):
     opted_out: int = Field(description="Attendees who opted out (STOP): sent nothing, no history row")
     no_address: int = Field(description="Attendees without an address on the channel (no e-mail)")
+    capped: int = Field(
+        default=0,
+        description="Fans who had their MARKETING_PER_DAY marketing messages of the event on the channel in the"
+        " last 24 hours: sent nothing, no history row",
+    )
 
 
 class BroadcastResult(Schema):
     queued: int = Field(description="Messages queued for delivery, one per attendee reached")
     skipped: Skipped
+    deferred: int = Field(
+        default=0, description="Of those queued, SMS held until the recipient's quiet hours end (then sent)"
+    )
+
+
+class Cost(Schema):
+    amount: float = Field(description="Estimated price of every segment, from the SMS_PRICES table")
+    currency: str
+
+
+class DryRunResult(Schema):
+    """What the broadcast would do, with nothing queued."""
+
+    recipients: int = Field(description="Messages that would be queued")
+    skipped: Skipped
+    deferred: int = Field(description="Of the recipients, those in quiet hours now: their SMS would wait")
+    encoding: Literal["gsm7", "ucs2"] | None = Field(
+        description="ucs2 when any recipient's text needs it; null for e-mail"
+    )
+    segments_per_message: int = Field(description="Segments of the longest text (texts differ by ballot link)")
+    total_segments: int = Field(description="Segments of all the texts, each counted as its recipient gets it")
+    estimated_cost: Cost
 
 
 class MessageRead(Schema):

@@ -1,4 +1,4 @@
-"""Every query of the reports domain: an event's vote and attendee rows in chunks, and their aggregates.
+"""Every query of the reports domain: an event's vote, attendee and consent rows in chunks, and their aggregates.
 
 These read the tables of the voting, attendees and artists domains. Rows come in chunks: on PostgreSQL
 from one server-side cursor (`stream` with `yield_per`), on SQLite by key ranges, each chunk its own short
@@ -14,7 +14,7 @@ from sqlalchemy import Row, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists.models import Artist, EventArtist
-from stagevote.attendees.models import Attendee
+from stagevote.attendees.models import Attendee, Consent
 from stagevote.core.repository import epoch_bucket, iso_utc
 from stagevote.voting.models import Vote
 
@@ -78,6 +78,23 @@ class ReportRepository:
             .outerjoin(cast_votes, cast_votes.c.attendee_id == Attendee.id)
             .where(Attendee.event_id == event_id)
             .order_by(Attendee.id)
+        )
+
+    def consents_statement(self, event_id: int) -> Rows:
+        """id, attendee id, phone, kind, channel, words, terms version, time (ISO 8601 text), in id order."""
+        return (
+            select(
+                Consent.id,
+                Consent.attendee_id,
+                Consent.phone_number,
+                Consent.kind,
+                Consent.channel,
+                Consent.words,
+                Consent.terms_version,
+                iso_utc(self.dialect, Consent.at),
+            )
+            .where(Consent.event_id == event_id)
+            .order_by(Consent.id)
         )
 
     async def stream(self, statement: Rows, *, chunk: int) -> AsyncIterator[Sequence[AnyRow]]:

@@ -34,17 +34,18 @@ async def event_report(
     session: SessionDep,
     runtime: RuntimeDep,
     format: Annotated[Format, Query(description="csv or xlsx")] = "csv",
-    dataset: Annotated[Dataset, Query(description="votes or attendees")] = "votes",
+    dataset: Annotated[Dataset, Query(description="votes, attendees or consent (admins only)")] = "votes",
 ) -> StreamingResponse:
-    """Download the event's votes or attendees, named like `rockfest-2026-votes.csv`; the columns are listed
-    in the README. Admins get one row per vote or attendee. A sponsor of the event in privacy mode gets
+    """Download the event's votes, attendees or consent record, named like `rockfest-2026-votes.csv`; the
+    columns are listed in the README. The consent record (every opt-in and opt-out) is for admins only.
+    Admins get one row per vote, attendee or consent. A sponsor of the event in privacy mode gets
     aggregates only: votes by round, artist and hour, or attendees by day and status, without groups of
     fewer than 5 (nor a group a published total would give away); if that leaves nothing, the file holds
     its header alone. XLSX adds a standings sheet per round. Text that a spreadsheet would take for a
     formula begins with `'`.
 
     404 unknown event (or a draft this caller cannot see) · 403 anyone else, or a sponsor while the
-    event's privacy mode is off · 422 an unknown format or dataset."""
+    event's privacy mode is off, or a sponsor asking for the consent record · 422 an unknown format or dataset."""
     caller = Caller.of(principal.user_id, client)
     report = await service.plan(
         session=session, principal=principal, caller=caller, event_id=event_id, dataset=dataset, format=format

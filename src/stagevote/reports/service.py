@@ -1,7 +1,10 @@
 """The rules of reports: who downloads what, in which columns, streamed in constant memory.
 
-An admin downloads rows: every vote (id, attendee, round, artist, vote code, channel, time) or every
-attendee (id, phone, e-mail, joined, confirmed, opted out, erased, votes cast). A sponsor of the event, in
+An admin downloads rows: every vote (id, attendee, round, artist, vote code, channel, time), every
+attendee (id, phone, e-mail, joined, confirmed, opted out, erased, votes cast), or the consent record
+(`consent`: every opt-in and opt-out of the event's attendees, with its channel, the words texted or the
+terms version, and its time; erased ones without number or words). The consent record is for admins only:
+a sponsor gets 403 whatever the privacy mode. A sponsor of the event, in
 privacy mode, downloads aggregates only: votes by round, artist and hour, or attendees by day and status,
 with groups of fewer than 5 left out, and with them any group a published total would give away
 (`core.suppression`); a report where every group is left out is its header alone. Anyone else: 403
@@ -35,11 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.analytics import service as analytics_service
 from stagevote.analytics.schemas import View
-from stagevote.attendees.models import Attendee
+from stagevote.attendees.models import Attendee, Consent
 from stagevote.audit import service as audit
 from stagevote.audit.service import Caller
 from stagevote.auth.principal import Principal
 from stagevote.core.db import unit_of_work
+from stagevote.core.errors import Forbidden
 from stagevote.core.runtime import Runtime
 from stagevote.core.suppression import suppressed
 from stagevote.events import service as events_service
@@ -48,7 +52,7 @@ from stagevote.reports.repository import DAY, HOUR, AnyRow, ReportRepository
 from stagevote.voting.context import vote_context
 from stagevote.voting.models import Vote
 
-Dataset = Literal["attendees", "votes"]
+Dataset = Literal["attendees", "votes", "consent"]
 Format = Literal["csv", "xlsx"]
 CHUNK = 10_000  # rows read from the database, and written, at a time
 MAX_SHEET_ROWS = 1_048_576  # XLSX's limit, the header row included
@@ -63,6 +67,16 @@ COLUMNS: dict[tuple[View, Dataset], list[str]] = {
         "opted_out",
         "erased",
         "votes_cast",
+    ],
+    ("full", "consent"): [
+        "consent_id",
+        "attendee_id",
+        "phone_number",
+        "kind",
+        "channel",
+        "words",
+        "terms_version",
+        "at",
     ],
     ("aggregate", "votes"): ["round", "round_name", "artist", "hour", "votes"],
     ("aggregate", "attendees"): ["day", "status", "attendees"],
@@ -126,6 +140,8 @@ async def plan(
     event, view = await analytics_service.view_for(
         session=session, principal=principal, event_id=event_id, developers=False
     )
+    if dataset == "consent" and view != "full":
+        raise Forbidden("The consent record is for the event's admins only.")
     await audit.record_by(
         session,
         caller,
@@ -158,6 +174,8 @@ async def _chunks(runtime: Runtime, report: Report) -> AsyncIterator[list[Cells]
                 for a, (name, code) in (await repository.artists_of_event(report.event.id)).items()
             }
             statement, key, shape = repository.votes_statement(report.event.id), Vote.id, _vote_shape(artists)
+        elif report.dataset == "consent":
+            statement, key, shape = repository.consents_statement(report.event.id), Consent.id, _consent_shape
         else:
             statement, key, shape = repository.attendees_statement(report.event.id), Attendee.id, _attendee_shape
     if runtime.settings.uses_postgresql:  # one snapshot, read through a server-side cursor
@@ -196,6 +214,11 @@ def _attendee_shape(row: AnyRow) -> Cells:
         bool(erased),
         votes,
     )
+
+
+def _consent_shape(row: AnyRow) -> Cells:
+    consent_id, attendee_id, phone, kind, channel, words, terms_version, at = row
+    return (consent_id, attendee_id or "", _text(phone), kind, channel, _text(words), _text(terms_version), at)
 
 
 def _hour(bucket: int) -> str:
@@ -346,7 +369,7 @@ async def write_xlsx(*, runtime: Runtime, report: Report, path: str) -> None:
     workbook = await asyncio.to_thread(_workbook, path)
     try:
         rows = await asyncio.to_thread(_SheetWriter, workbook, report.dataset.title(), report.columns)
-        for title, standings in await _standings(runtime, report):
+        for title, standings in await _standings(runtime, report) if report.dataset != "consent" else []:
             sheet = await asyncio.to_thread(_SheetWriter, workbook, title, STANDINGS_COLUMNS)
             await asyncio.to_thread(sheet.write, standings)
         async for chunk in _chunks(runtime, report):

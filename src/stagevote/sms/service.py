@@ -152,8 +152,9 @@ async def handle_inbound(
     reply = Reply(None, "REPLY")
     if phone is not None:
         reply = await _answer(
-            session=session, runtime=runtime, phone=phone, command=parse_command(body), message_sid=message_sid
-        )
+            session=session, runtime=runtime, phone=phone, command=parse_command(body), message_sid=message_sid,
+            words=body,
+        )  # fmt: skip
     if reply.body:
         await messaging_service.record_reply(
             session=session,
@@ -199,15 +200,18 @@ async def _language(session: AsyncSession, phone: str, command: Command) -> tupl
     return attendees_service.language_of(attendee, event), attendee, event
 
 
-async def _answer(*, session: AsyncSession, runtime: Runtime, phone: str, command: Command, message_sid: str) -> Reply:
+async def _answer(
+    *, session: AsyncSession, runtime: Runtime, phone: str, command: Command, message_sid: str, words: str
+) -> Reply:
+    """The reply to a text; `words` (the text as received) go into the consent record of a JOIN, STOP or START."""
     if command.kind in ("stop", "start", "help"):
-        return await _carrier_word(session=session, runtime=runtime, phone=phone, command=command)
+        return await _carrier_word(session=session, runtime=runtime, phone=phone, command=command, words=words)
     if await attendees_service.is_opted_out(session=session, runtime=runtime, phone_number=phone):
         return Reply(None, "REPLY")  # an opted-out number hears nothing until START
     if command.kind in ("join", "word") and command.argument is not None:
         event = await events_service.get_joinable_event_by_keyword(session=session, keyword=command.argument)
         if event is not None:
-            return await _join(session=session, runtime=runtime, phone=phone, event=event, command=command)
+            return await _join(session=session, runtime=runtime, phone=phone, event=event, command=command, words=words)
     if command.kind == "code" and command.argument is not None:
         return await _confirm(session=session, runtime=runtime, phone=phone, code=command.argument)
     if command.kind == "vote" and command.argument is not None:
@@ -226,22 +230,24 @@ async def _how_to(*, session: AsyncSession, phone: str, command: Command) -> Rep
     return Reply(text("unknown", language), "REPLY", attendee, event)
 
 
-async def _carrier_word(*, session: AsyncSession, runtime: Runtime, phone: str, command: Command) -> Reply:
+async def _carrier_word(*, session: AsyncSession, runtime: Runtime, phone: str, command: Command, words: str) -> Reply:
     """STOP, START and HELP: what carriers expect every sender to honour, opted out or not."""
     if command.kind == "stop":
-        if not await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone):
+        if not await attendees_service.opt_out(session=session, runtime=runtime, phone_number=phone, words=words):
             return Reply(None, "STOP")  # already opted out: the confirmation was the last text
         language, attendee, event = await _language(session, phone, command)
         return Reply(text("stop", language), "STOP", attendee, event)
     if command.kind == "start":
-        await attendees_service.opt_in(session=session, runtime=runtime, phone_number=phone)
+        await attendees_service.opt_in(session=session, runtime=runtime, phone_number=phone, words=words)
         language, attendee, event = await _language(session, phone, command)
         return Reply(text("start", language), "REPLY", attendee, event)
     language, attendee, event = await _language(session, phone, command)
     return Reply(text("help", language), "HELP", attendee, event)
 
 
-async def _join(*, session: AsyncSession, runtime: Runtime, phone: str, event: Event, command: Command) -> Reply:
+async def _join(
+    *, session: AsyncSession, runtime: Runtime, phone: str, event: Event, command: Command, words: str
+) -> Reply:
     try:
         joined = await attendees_service.join(
             session=session,
@@ -254,6 +260,9 @@ async def _join(*, session: AsyncSession, runtime: Runtime, phone: str, event: E
         language = "es" if command.spanish else event.default_language
         return Reply(text("private", language, kw=event.keyword), "JOIN", None, event)
     attendee = joined.attendee
+    await attendees_service.record_consent(
+        session=session, attendee=attendee, kind="opt_in", channel="sms", words=words
+    )
     language = attendees_service.language_of(attendee, event)
     if joined.code is not None:
         body = text("join_code", language, kw=event.keyword, code=joined.code)
