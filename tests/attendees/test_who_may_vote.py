@@ -22,6 +22,7 @@ from tests.http import ok
 from tests.tokens import (
     ANOTHER_KEY,
     alg_none_keeping_signature,
+    clock_at,
     clock_moved,
     each_claim_dropped,
     resigned,
@@ -171,8 +172,11 @@ async def test_ballot_tokens_name_one_attendee_of_one_event(
             assert await resolve(dropped, here) == attendee_id, name
     with pytest.raises(Unauthorized):  # a good token, presented at another event
         await resolve(token, other["id"])
-    with clock_moved(dt.timedelta(days=40)), pytest.raises(Unauthorized):  # expired (the event ended in December)
+    ended = dt.datetime.fromisoformat(event["endDate"])
+    with clock_at(ended + dt.timedelta(days=1, minutes=1)), pytest.raises(Unauthorized):  # a day after its end
         await resolve(token, event["id"])
+    with clock_at(ended + dt.timedelta(hours=23)):  # and not before
+        assert await resolve(token, event["id"]) == attendee_id
 
 
 async def test_a_ballot_token_lives_at_least_a_day(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:

@@ -90,7 +90,8 @@ async def test_broadcasts_exports_and_erasures_are_recorded_without_personal_dat
         "audience": "all",
         "round": None,
         "queued": 1,
-        "skipped": {"optedOut": 0, "noAddress": 0},
+        "skipped": {"optedOut": 0, "noAddress": 0, "capped": 0},
+        "deferred": 0,
     }
     assert report["changes"] == {"dataset": "attendees", "format": "csv", "view": "full"}
     assert exported["target"] == erased["target"] == f"attendee:{fan.attendee_id}"

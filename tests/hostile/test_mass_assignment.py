@@ -232,6 +232,36 @@ async def _broadcast(client: AsyncClient, runtime: Runtime, admin: Actor, actors
     assert all(m["channel"] == "sms" for m in history)
 
 
+@case("POST", "/events/{event_id}/votes/{vote_id}/void")
+async def _void_vote(client: AsyncClient, runtime: Runtime, admin: Actor, actors: Actors) -> None:
+    stage = await build_stage(client, runtime, admin)
+    vote, kept = (
+        ok(await stage.vote(await stage.ballot(), "Owls"), 201),
+        ok(await stage.vote(await stage.ballot(), "Owls"), 201),
+    )
+    body = smuggle({"reason": "duplicate"}) | {
+        "voidedBy": ELSEWHERE,
+        "id": kept["id"],
+        "artistId": stage.artists["Bears"],
+    }
+    voided = accepted(
+        await client.post(f"/events/{stage.event_id}/votes/{vote['id']}/void", json=body, headers=admin.headers), 200
+    )
+    assert (voided["id"], voided["voidedBy"], voided["artistId"]) == (vote["id"], admin.user_id, stage.artists["Owls"])
+    receipt = ok(await client.get(f"/events/{stage.event_id}/receipts/{kept['receipt']}"))
+    assert receipt["status"] == "counted"  # only the vote in the path was voided
+
+
+@case("POST", "/attendees/{attendee_id}/void")
+async def _void_attendee(client: AsyncClient, runtime: Runtime, admin: Actor, actors: Actors) -> None:
+    stage = await build_stage(client, runtime, admin)
+    cheat, fan = await stage.ballot(), await stage.ballot()
+    body = smuggle({"reason": "fraud"}) | {"attendeeId": fan.attendee_id, "votesVoided": 0}
+    voided = accepted(await client.post(f"/attendees/{cheat.attendee_id}/void", json=body, headers=admin.headers), 200)
+    assert (voided["attendeeId"], voided["reason"]) == (cheat.attendee_id, "fraud")
+    assert (await stage.vote(fan, "Foxes")).status_code == 201  # the other attendee still votes
+
+
 def json_write_routes(app: FastAPI) -> set[tuple[str, str]]:
     found = set()
     for path, item in app.openapi()["paths"].items():
