@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from stagevote.migrations import upgrade
 from tests.conftest import PG_URL, REDIS_URL, Actors, _create_database, _drop_database
 from tests.factories import event_body
 from tests.messaging.conftest import kept_by_filters, rfc2822
+from tests.processes import environment
 from tests.proof.figures import Figures
 
 pytestmark = pytest.mark.postgresql
@@ -143,10 +143,7 @@ async def _drop_rabbitmq_queue(url: str, name: str) -> None:
 
 
 def start_worker(settings: Settings, tmp: Path, n: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    for key, value in settings.model_dump(mode="json").items():
-        if value is not None and key != "secret_key_file":
-            env[f"STAGEVOTE_{key.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    env = environment(settings, leave_out=("secret_key_file",))
     env["STAGEVOTE_SECRET_KEY_FILE"] = str(tmp / "unused")
     log = (tmp / f"worker-{n}.log").open("w")
     return subprocess.Popen(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import glob
 import itertools
 import os
@@ -42,6 +43,7 @@ from stagevote.migrations import upgrade
 from tests.conftest import Actors
 from tests.factories import Ballot, Stage, build_stage, new_phone
 from tests.messaging.conftest import FakeTwilio
+from tests.processes import environment
 from tests.realtime.test_live import free_port
 
 CLI = [sys.executable, "-m", "stagevote.cli"]
@@ -244,16 +246,11 @@ def fault_settings(private_postgres: PrivatePostgres, private_redis: PrivateRedi
         public_url="http://127.0.0.1",
         secret_key_file=tmp_path / "unused-key",
         recap_storage=f"file://{tmp_path}/recaps",
+        # a broadcast goes whatever the hour where its fans are (tests/messaging/test_quiet_hours.py tests the hours)
+        quiet_hours_start=dt.time(0, 0),
+        quiet_hours_end=dt.time(0, 0),
+        marketing_per_day=0,
     )
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    """The environment of a `stagevote` process running with `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    for key, value in settings.model_dump().items():
-        if value is not None:
-            env[f"STAGEVOTE_{key.upper()}"] = str(value)
-    return env
 
 
 @dataclass
