@@ -24,6 +24,10 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stagevote.voting.models import Vote
 
 RECEIPT_BYTES = 10  # 80 bits: 16 base32 characters
 RECEIPT_LENGTH = 16
@@ -54,6 +58,19 @@ def receipt_for(
     facts = f"v1|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_instant(created_at)}|{token}"
     digest = hmac.digest(receipt_key(secret_key), facts.encode(), "sha256")
     return base64.b32encode(digest[:RECEIPT_BYTES]).decode("ascii")
+
+
+def receipt_of_row(secret_key: str, vote: Vote) -> str:
+    """The receipt a vote row's facts give now (what it was given when cast, unless the row was changed)."""
+    return receipt_for(
+        secret_key,
+        event_id=vote.event_id,
+        round_number=vote.round,
+        attendee_id=vote.attendee_id,
+        artist_id=vote.artist_id,
+        token=vote.token,
+        created_at=vote.created_at,
+    )
 
 
 def normalized(code: str) -> str:

@@ -32,22 +32,9 @@ from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import EventStatus
 from stagevote.voting.models import RoundSeal, Vote
-from stagevote.voting.receipts import normalized, receipt_for
+from stagevote.voting.receipts import normalized, receipt_for, receipt_of_row
 from stagevote.voting.repository import SealRepository, VoteRepository
 from stagevote.voting.schemas import ProofStep, ReceiptRead, SealRead
-
-
-def receipt_of_row(secret_key: str, vote: Vote) -> str:
-    """The receipt a vote row's facts give now (what it was given when cast, unless the row was changed)."""
-    return receipt_for(
-        secret_key,
-        event_id=vote.event_id,
-        round_number=vote.round,
-        attendee_id=vote.attendee_id,
-        artist_id=vote.artist_id,
-        token=vote.token,
-        created_at=vote.created_at,
-    )
 
 
 def sealed_receipts(seal: RoundSeal) -> list[str]:

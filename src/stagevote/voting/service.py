@@ -40,7 +40,7 @@ from stagevote.core.tally import RECENT_SECONDS
 from stagevote.events.models import EventStatus, RoundStatus
 from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
-from stagevote.voting.receipts import receipt_for
+from stagevote.voting.receipts import receipt_for, receipt_of_row
 from stagevote.voting.repository import PendingVote, VoteRepository
 from stagevote.voting.schemas import LeaderboardRead, Standing, VoteRead
 from stagevote.voting.writer import VoteWriter
@@ -272,7 +272,7 @@ async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote
     if found is None:
         return None
     history, vote = found
-    return Vote(
+    answer = Vote(
         id=vote.id,
         attendee_id=history.attendee_id,
         event_id=vote.event_id,
@@ -282,16 +282,9 @@ async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote
         token=history.token,
         channel=vote.channel,
         created_at=history.created_at,
-        receipt=_receipt(
-            runtime,
-            vote.event_id,
-            vote.round,
-            history.attendee_id,
-            history.artist_id,
-            history.token,
-            history.created_at,
-        ),
     )
+    answer.receipt = receipt_of_row(runtime.secret_key, answer)  # as its first answer gave it
+    return answer
 
 
 async def _quota_used(votes: VoteRepository, attendee_id: int, event_id: int, number: int, quota: int) -> bool:
