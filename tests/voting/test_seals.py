@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+import pytest
 from httpx import AsyncClient
+from sqlalchemy.engine import make_url
 
+from stagevote.config import Settings
 from stagevote.core import merkle
+from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
+from stagevote.voting import seals
+from stagevote.voting.context import _key as context_key
 from tests.conftest import Actor
-from tests.factories import Stage
+from tests.factories import Stage, build_stage
 from tests.http import ok, problem
 from tests.voting.test_timed_rounds import timed_stage
+
+
+async def asyncpg_connect(settings: Settings) -> asyncpg.Connection:
+    url = make_url(settings.database_url)
+    return await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
 
 
 async def seal_of(stage: Stage, number: int) -> dict[str, object]:
@@ -62,3 +76,76 @@ async def test_the_clock_seals_a_timed_round(client: AsyncClient, runtime: Runti
             break
     seal = await seal_of(stage, 1)
     assert seal["votes"] == 1 and seal["root"] == merkle.root_of([receipt])
+
+
+async def test_closing_the_event_seals_a_timed_round_the_clock_has_not_opened_yet(
+    client: AsyncClient, runtime: Runtime, admin: Actor
+) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=600)  # open by its time, pending in the table
+    receipt = ok(await stage.vote(await stage.ballot(), "Owls"), 201)["receipt"]
+    await stage.admin_post("/close")
+    seal = await seal_of(stage, 1)
+    assert seal["votes"] == 1 and seal["root"] == merkle.root_of([receipt])
+
+
+@pytest.fixture(params=["by hand", "timed, closed by hand before its time"])
+async def any_stage(request: pytest.FixtureRequest, client: AsyncClient, runtime: Runtime, admin: Actor) -> Stage:
+    if request.param == "by hand":
+        return await build_stage(client, runtime, admin)
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=600)
+    await RoundClock(runtime).tick()  # open in the table too, so that it can be closed by hand
+    stage.artists["Foxes"] = stage.artists["Owls"]
+    return stage
+
+
+async def test_a_vote_on_a_copy_that_missed_the_close_is_refused_and_the_seal_holds(
+    any_stage: Stage, runtime: Runtime
+) -> None:
+    """Another instance's copy of the event says round 1 is open for a moment after the close: the table decides."""
+    stage = any_stage
+    receipt = ok(await stage.vote(await stage.ballot(), "Owls"), 201)["receipt"]
+    late = await stage.ballot()
+    stale = runtime.memo.get(context_key(stage.event_id))
+    assert stale is not None
+    await stage.admin_post("/rounds/1/close")
+    runtime.memo.put(context_key(stage.event_id), stale)
+
+    refused = problem(await stage.vote(late, "Foxes"), 409)
+    assert refused["type"].endswith("round-not-open")
+    seal = await seal_of(stage, 1)
+    assert seal["votes"] == 1 and seal["root"] == merkle.root_of([receipt])
+    async with unit_of_work(runtime.sessionmaker) as session:
+        report = await seals.verify_event(session=session, secret_key=runtime.secret_key, event_id=stage.event_id)
+    assert report.holds, [check.problems for check in report.seals]
+    counted = ok(await stage.board(1))
+    assert sum(s["votes"] for s in counted["standings"]) == 1
+
+
+@pytest.mark.postgresql
+async def test_a_vote_during_a_close_waits_for_it_and_is_refused(stage: Stage, settings: Settings) -> None:
+    """The close's transaction holds the round row: a vote that comes meanwhile (by the group commit here)
+    waits on it, then finds the round closed; it never lands beside a seal that does not hold it."""
+    ok(await stage.vote(await stage.ballot(), "Owls"), 201)  # the copy of the event, loaded while open
+    late = await stage.ballot()
+    closing = await asyncpg_connect(settings)
+    try:
+        transaction = closing.transaction()
+        await transaction.start()
+        await closing.execute(
+            "UPDATE rounds SET status = 'closed', closed_at = now() WHERE event_id = $1 AND number = 1", stage.event_id
+        )
+        vote = asyncio.create_task(stage.vote(late, "Foxes"))
+        for _ in range(1000):  # until the vote waits for the close's lock on the round
+            waiting = await closing.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting or vote.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not vote.done(), "the vote did not wait for the round's close"
+        await transaction.commit()
+        assert problem(await vote, 409)["type"].endswith("round-not-open")
+        count = await closing.fetchval("SELECT count(*) FROM votes WHERE event_id = $1", stage.event_id)
+        assert count == 1
+    finally:
+        await closing.close()

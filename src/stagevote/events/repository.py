@@ -93,6 +93,17 @@ class RoundRepository(Repository[Round]):
     async def get_by_number(self, event_id: int, number: int) -> Round | None:
         return await self.session.scalar(select(Round).where(Round.event_id == event_id, Round.number == number))
 
+    async def get_held_for_vote(self, event_id: int, number: int) -> Round | None:
+        """The round as the table has it now, held FOR SHARE (PostgreSQL) until the caller commits: its close
+        waits for that commit. SQLite's writers take turns (BEGIN IMMEDIATE), which holds it as well."""
+        statement = (
+            select(Round)
+            .where(Round.event_id == event_id, Round.number == number)
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
     async def get_open(self, event_id: int) -> Round | None:
         return await self.session.scalar(select(Round).where(Round.event_id == event_id, Round.status == "open"))
 

@@ -229,7 +229,16 @@ async def transition(
         )
     closed_round = None
     if target is EventStatus.CLOSED:
-        closed_round = await RoundRepository(session).get_open(event.id)
+        # the open round, or a timed one the clock has not opened in the table yet: either took votes
+        now = utcnow()
+        closed_round = next(
+            (
+                r
+                for r in await RoundRepository(session).list_for_event(event.id)
+                if r.status == RoundStatus.OPEN.value or effective_round_status(r, now) is RoundStatus.OPEN
+            ),
+            None,
+        )
         if closed_round is not None:
             _close(closed_round)
     if target is EventStatus.PUBLISHED and await EventRepository(session).keyword_taken(
@@ -337,6 +346,16 @@ def effective_round_status(round_: Round, now: dt.datetime) -> RoundStatus:
     if status is RoundStatus.PENDING and round_.opens_at is not None and now >= round_.opens_at:
         return RoundStatus.OPEN
     return status
+
+
+async def round_status_for_vote(
+    *, session: AsyncSession, event_id: int, number: int, now: dt.datetime
+) -> RoundStatus | None:
+    """The round's state in the table at `now` (not an instance's copy of it), held until the caller's unit
+    of work commits: a close waits for the vote, so the seal made when the round closes holds every vote
+    the round took. None: no such round."""
+    round_ = await RoundRepository(session).get_held_for_vote(event_id, number)
+    return effective_round_status(round_, now) if round_ is not None else None
 
 
 async def rounds_of(*, session: AsyncSession, event_id: int) -> Sequence[Round]:

@@ -37,6 +37,7 @@ from stagevote.core.db import after_commit, unit_of_work, utcnow
 from stagevote.core.errors import Conflict, Forbidden, NotFound, ProblemError, Unauthorized, Unprocessable
 from stagevote.core.runtime import Runtime
 from stagevote.core.tally import RECENT_SECONDS
+from stagevote.events import service as events_service
 from stagevote.events.models import EventStatus, RoundStatus
 from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
@@ -221,6 +222,10 @@ async def cast_vote(
     number = _round_to_vote_in(context, round_number, now)
     artist = _artist_to_vote_for(context, number, artist_id, vote_code)
     attendees_service.ensure_may_vote(attendee=attendee, event=context.event, config=context.config)
+    # the copy may be a moment behind a close on another instance: the table decides, and holds the round
+    held = await events_service.round_status_for_vote(session=session, event_id=event_id, number=number, now=now)
+    if held is not RoundStatus.OPEN:
+        raise Conflict(f"Round {number} is {held.value if held else 'gone'}, not open.", slug="round-not-open")
 
     votes = VoteRepository(session)
     quota = context.config.votes_per_round
