@@ -6,8 +6,14 @@ import datetime as dt
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from stagevote.core.db import Base, utcnow
+
+
+def _code(length: int) -> TypeEngine[str]:
+    """An opaque code, only ever compared for equality: byte order on PostgreSQL, not the locale's."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class Vote(Base):
@@ -22,16 +28,17 @@ class Vote(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"), index=True)
+    # looked up by attendee through the unique (attendee_id, event_id, round, slot): no index of its own
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
     round: Mapped[int]
     slot: Mapped[int] = mapped_column(default=1)
-    token: Mapped[str] = mapped_column(String(100), unique=True)
+    token: Mapped[str] = mapped_column(_code(100), unique=True)
     channel: Mapped[str] = mapped_column(String(5), default="web")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # the fan's receipt (voting/receipts.py), written by the same INSERT; NULL only for votes cast before 0006
-    receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
+    receipt: Mapped[str | None] = mapped_column(_code(32), unique=True)
     # a void (voting/voids.py): the vote stays, no longer counted; its facts and receipt do not change
     voided_at: Mapped[dt.datetime | None]
     void_reason: Mapped[str | None] = mapped_column(String(20))
