@@ -20,9 +20,12 @@ from stagevote.voting.models import RoundSeal, Vote, VoteToken
 # row; ON CONFLICT DO NOTHING covers a slot or a token taken meanwhile, and a token a vote change
 # replaced (`vote_tokens`, almost always empty) is never taken again. The round must be open in the
 # table at the vote's time, as `events.service.effective_round_status` reads it, and its row is held
-# FOR SHARE until the commit: a round's close (an UPDATE of that row) waits for the batch, and a batch
-# after the close sees it closed, so the seal made in the close's transaction holds every vote the
-# round took. A row it does not return goes back to the one-by-one path, which answers why.
+# FOR SHARE until the commit (`held`: once per round of the batch): a round's close (an UPDATE of that
+# row) waits for the batch, and a batch after the close sees it closed, so the seal made in the
+# close's transaction holds every vote the round took. Each attendee is read by its primary key
+# whatever the planner thinks of the table's size (OFFSET 0 keeps that subquery as written: at
+# doors-open the statistics lag, and a plan that scans the event's attendees per vote is ruinous).
+# A row it does not return goes back to the one-by-one path, which answers why.
 BATCH_INSERT_SQL = """
 WITH ballot AS (
     SELECT * FROM unnest(
@@ -30,21 +33,28 @@ WITH ballot AS (
         $8::bool[], $9::bool[], $10::bool[], $11::timestamptz[], $12::text[]
     ) AS b(attendee_id, event_id, artist_id, round, token, channel, quota,
            registered_only, confirm_registered, confirm_walk_in, created_at, receipt)
+), held AS (
+    SELECT r.event_id, r.number, r.status, r.opens_at, r.closes_at FROM rounds r
+    WHERE (r.event_id, r.number) IN (SELECT b.event_id, b.round FROM ballot b)
+    FOR SHARE
 ), eligible AS (
     SELECT b.*, (
         SELECT coalesce(max(v.slot), 0) + 1 FROM votes v
         WHERE v.attendee_id = b.attendee_id AND v.event_id = b.event_id AND v.round = b.round
     ) AS slot
-    FROM ballot b JOIN attendees a ON a.id = b.attendee_id AND a.event_id = b.event_id
-    JOIN rounds r ON r.event_id = b.event_id AND r.number = b.round
-    WHERE a.erased_at IS NULL AND a.voided_at IS NULL AND NOT a.opted_out
+    FROM ballot b
+    JOIN held r ON r.event_id = b.event_id AND r.number = b.round
+    CROSS JOIN LATERAL (
+        SELECT event_id, pre_registered, confirmed_at, erased_at, voided_at, opted_out
+        FROM attendees WHERE id = b.attendee_id OFFSET 0
+    ) a
+    WHERE a.event_id = b.event_id AND a.erased_at IS NULL AND a.voided_at IS NULL AND NOT a.opted_out
       AND r.status <> 'closed' AND (r.closes_at IS NULL OR b.created_at < r.closes_at)
       AND (r.status = 'open' OR (r.opens_at IS NOT NULL AND b.created_at >= r.opens_at))
       AND NOT EXISTS (SELECT 1 FROM vote_tokens t WHERE t.token = b.token)
       AND (a.pre_registered OR NOT b.registered_only)
       AND (a.confirmed_at IS NOT NULL
            OR NOT CASE WHEN a.pre_registered THEN b.confirm_registered ELSE b.confirm_walk_in END)
-    FOR SHARE OF r
 )
 INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt)
 SELECT attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt
