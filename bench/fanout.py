@@ -440,11 +440,11 @@ async def scenario(args: argparse.Namespace) -> None:
         redis_key_prefix=f"stagevote-fanout:{uuid.uuid4().hex}:",
         secret_key="bench-" + "z" * 40,
     )
-    await upgrade(settings.database_url)
+    await upgrade(settings.database_url.get_secret_value())
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    env |= {"STAGEVOTE_DATABASE_URL": settings.database_url, "STAGEVOTE_REDIS_URL": REDIS,
-            "STAGEVOTE_REDIS_KEY_PREFIX": settings.redis_key_prefix, "STAGEVOTE_SECRET_KEY": settings.secret_key or "",
+    env |= {"STAGEVOTE_DATABASE_URL": settings.database_url.get_secret_value(), "STAGEVOTE_REDIS_URL": REDIS,
+            "STAGEVOTE_REDIS_KEY_PREFIX": settings.redis_key_prefix, "STAGEVOTE_SECRET_KEY": settings.resolved_secret_key().get_secret_value(),
             "STAGEVOTE_LOG_LEVEL": "WARNING",
             # as at a venue, messages (the SMS a round change sends to every attendee) are delivered by
             # `stagevote worker` processes, not by the API process under test: none runs here
@@ -487,7 +487,7 @@ async def scenario(args: argparse.Namespace) -> None:
                 attendees = [Attendee(event_id=event_id, phone_number=None, confirmed_at=utcnow()) for i in range(needed)]
                 session.add_all(attendees)
                 await session.flush()
-            ballots = [encode_jwt({"att": a.id, "evt": event_id}, secret=runtime.secret_key, purpose="ballot", lifetime=dt.timedelta(hours=6)) for a in attendees]
+            ballots = [encode_jwt({"att": a.id, "evt": event_id}, secret=runtime.secret_key.get_secret_value(), purpose="ballot", lifetime=dt.timedelta(hours=6)) for a in attendees]
             voter = Voter(base, event_id, artists, ballots)
 
             if args.profile:

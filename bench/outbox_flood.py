@@ -119,11 +119,11 @@ async def run_setup(name: str, args: argparse.Namespace, twilio_port: int, fake:
     prefix = f"stagevote-bench:{uuid.uuid4().hex}:"
     settings = Settings(database_url=database_url, redis_url=redis_url, redis_key_prefix=prefix,
                         secret_key="bench-" + "z" * 40, broker_url=broker)  # fmt: skip
-    await upgrade(settings.database_url)
+    await upgrade(settings.database_url.get_secret_value())
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
     env |= {"STAGEVOTE_DATABASE_URL": database_url, "STAGEVOTE_REDIS_KEY_PREFIX": prefix, "STAGEVOTE_BROKER_URL": broker,
-            "STAGEVOTE_SECRET_KEY": settings.secret_key or "", "STAGEVOTE_LOG_LEVEL": "WARNING",
+            "STAGEVOTE_SECRET_KEY": settings.resolved_secret_key().get_secret_value(), "STAGEVOTE_LOG_LEVEL": "WARNING",
             "STAGEVOTE_PUBLIC_URL": "https://v.example", "STAGEVOTE_SMS_PROVIDER": "twilio",
             "STAGEVOTE_TWILIO_API_URL": f"http://127.0.0.1:{twilio_port}", "STAGEVOTE_TWILIO_ACCOUNT_SID": ACCOUNT,
             "STAGEVOTE_TWILIO_AUTH_TOKEN": TOKEN, "STAGEVOTE_TWILIO_FROM": "+12025550000",
@@ -167,7 +167,7 @@ async def run_setup(name: str, args: argparse.Namespace, twilio_port: int, fake:
                 fans = [Attendee(event_id=event["id"], phone_number=f"+1{2025550000 + i}", confirmed_at=utcnow()) for i in range(args.fans)]  # fmt: skip
                 session.add_all(fans)
                 await session.flush()
-            ballots = [encode_jwt({"att": f.id, "evt": event["id"]}, secret=runtime.secret_key, purpose="ballot",
+            ballots = [encode_jwt({"att": f.id, "evt": event["id"]}, secret=runtime.secret_key.get_secret_value(), purpose="ballot",
                                   lifetime=dt.timedelta(hours=6)) for f in fans]  # fmt: skip
 
             before: list[float] = []

@@ -147,7 +147,7 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
 
 
 async def _empty_everything(settings: Settings) -> None:
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
     try:
         async with engine.begin() as connection:
             if BACKEND == "postgresql":
@@ -164,8 +164,8 @@ async def _empty_everything(settings: Settings) -> None:
                     await connection.execute(text(sql))
     finally:
         await engine.dispose()
-    if settings.redis_url:
-        client = redis.asyncio.Redis.from_url(settings.redis_url)
+    if settings.redis_url is not None:
+        client = redis.asyncio.Redis.from_url(settings.redis_url.get_secret_value())
         keys = [key async for key in client.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000)]
         if keys:
             await client.delete(*keys)

@@ -23,6 +23,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from httpx import AsyncClient
+from pydantic import SecretStr
 from starlette.routing import Mount
 
 from stagevote.config import Settings
@@ -44,7 +45,11 @@ METRICS_TOKEN = "metrics-token-" + "m" * 20
 def settings(settings: Settings) -> Settings:
     """A metrics token (so /metrics is closed to every caller) and the auth token Twilio signs webhooks with."""
     return settings.model_copy(
-        update={"metrics_token": METRICS_TOKEN, "twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32}
+        update={
+            "metrics_token": SecretStr(METRICS_TOKEN),
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_account_sid": "AC" + "0" * 32,
+        }
     )
 
 

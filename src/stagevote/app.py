@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     runtime = Runtime.build(settings)
-    init_error_tracking(settings, release=f"stagevote@{__version__}", secret_key=runtime.secret_key)
+    init_error_tracking(settings, release=f"stagevote@{__version__}", secret_key=runtime.secret_key.get_secret_value())
     boards = Boards(runtime)
     live = create_live_server(runtime, boards)
     broadcaster = Broadcaster(live, runtime, boards)

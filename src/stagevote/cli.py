@@ -41,7 +41,7 @@ def _settings() -> Settings:
 
 def _database_failure(exc: BaseException, settings: Settings, hint: str) -> click.ClickException:
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    where = settings.database_url.rsplit("@", 1)[-1]  # never echo a password
+    where = str(settings.database_url).rsplit("@", 1)[-1]  # the host and database: not even the user
     return click.ClickException(f"the database ({where}) failed: {reason}. {hint}")
 
 
@@ -104,7 +104,7 @@ async def _connection_budget(settings: Settings, workers: int) -> str | None:
 
     Only this instance is counted: other instances and `stagevote worker` processes share the same limit.
     """
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
     try:
         async with engine.connect() as connection:
             limit = int(await connection.scalar(show_setting("max_connections")) or 0)
@@ -140,7 +140,7 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
     try:
-        asyncio.run(upgrade(settings.database_url))
+        asyncio.run(upgrade(settings.database_url.get_secret_value()))
     except _DATABASE_ERRORS as exc:
         raise _database_failure(exc, settings, "Is it running, and is STAGEVOTE_DATABASE_URL right?") from exc
     click.echo("database is up to date")
@@ -161,7 +161,7 @@ def create_user(email: str, password: str, role: str) -> None:
     settings = _settings()
 
     async def run() -> int:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 user = await auth_service.create_user(
@@ -241,8 +241,8 @@ def audit_verify(event_id: int) -> None:
     settings = _settings()
 
     async def run() -> vote_seals.AuditReport:
-        secret_key = settings.resolved_secret_key()  # receipts are recomputed with the server's key
-        engine = create_engine(settings.database_url, pool_size=1)
+        secret_key = settings.resolved_secret_key().get_secret_value()  # receipts are recomputed with the server's key
+        engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 return await vote_seals.verify_event(session=session, secret_key=secret_key, event_id=event_id)

@@ -12,10 +12,9 @@ import re
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, GetCoreSchemaHandler, field_validator, model_validator
-from pydantic_core import CoreSchema, core_schema
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -32,37 +31,51 @@ class ConfigurationError(RuntimeError):
     """The settings cannot run a server; the message says what to change."""
 
 
-class Secret(str):
-    """A setting never to be shown: the str it is wherever it is used, `'**********'` in every repr.
+class ConnectionURL(SecretStr):
+    """A URL that may carry a password (`postgresql://user:pw@host/db`): pydantic's `SecretStr`, whose `str`
+    and repr show the URL without its password (`postgresql://user:***@host/db`), so logs and errors still
+    say where it points.
 
-    Reprs are what leak: a traceback's locals, an error tracker's event, `repr(settings)` in a log
-    line. Unlike pydantic's `SecretStr` the value stays a `str`, so every consumer (the providers'
-    HTTP clients, the JWT and HMAC calls) keeps working unchanged; `get_secret_value()` is there too.
+    The URL itself is `get_secret_value()`; a query parameter that names a secret (`?password=…`) is
+    masked as well.
     """
 
-    __slots__ = ()
+    def _display(self) -> str:
+        return _masked_url(self.get_secret_value())
 
-    def __repr__(self) -> str:
-        return "'**********'"
-
-    def get_secret_value(self) -> str:
-        return str.__str__(self)
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+    def password(self) -> str | None:
+        """The password of the URL as written (percent-encoded), if it has one."""
+        parts = _with_password(self.get_secret_value())
+        return parts[2] if parts is not None else None
 
 
-_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@/]*@")
+_SECRET_QUERY = re.compile(r"(?i)([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-class SecretURL(Secret):
-    """A URL that may carry a password (`postgresql://user:pw@host/db`): its repr shows it without the password."""
+def _masked_url(url: str) -> str:
+    """`url` with the password of its user info and secret-named query values replaced by `***`."""
+    if (parts := _with_password(url)) is not None:
+        start, user, _, rest = parts
+        url = f"{start}{user}:***@{rest}"
+    return _SECRET_QUERY.sub(r"\1***", url)
 
-    __slots__ = ()
 
-    def __repr__(self) -> str:
-        return repr(_URL_PASSWORD.sub(r"\1***@", str.__str__(self)))
+def _with_password(url: str) -> tuple[str, str, str, str] | None:
+    """`scheme://`, user, password (as written) and what follows the `@` of a URL with a password; None for
+    a URL without.
+
+    The password ends at the URL's last `@`: one written unquoted, `@` or `/` in it, is hidden whole (where
+    a parser stopping at the first `@` or `/` would show its end as the host).
+    """
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return None
+    userinfo, at, rest = url[scheme.end() :].rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not (at and colon and password) or any(c in user for c in "/?#@"):
+        return None
+    return scheme.group(), user, password, rest
 
 
 def _networks(value: object) -> object:
@@ -100,11 +113,11 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,  # errors never echo a secret
     )
 
-    database_url: SecretURL = SecretURL(f"sqlite:///{DEFAULT_DATA_DIR}/stagevote.db")
-    redis_url: SecretURL | None = None
+    database_url: ConnectionURL = ConnectionURL(f"sqlite:///{DEFAULT_DATA_DIR}/stagevote.db")
+    redis_url: ConnectionURL | None = None
     redis_key_prefix: str = Field(default="stagevote:", description="every Redis key and channel starts with it")
-    broker_url: SecretURL = SecretURL("memory://")
-    secret_key: Secret | None = None
+    broker_url: ConnectionURL = ConnectionURL("memory://")
+    secret_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,15 +125,15 @@ class Settings(BaseSettings):
     default_phone_region: str = Field(default="US", description="region of phone numbers written without +country code")
     sms_provider: Literal["console", "twilio"] = "console"
     twilio_account_sid: str | None = None
-    twilio_auth_token: Secret | None = None
+    twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
 
     email_provider: Literal["console", "smtp", "sendgrid"] = "console"
     email_from: str = "stagevote <no-reply@stagevote.local>"
-    smtp_url: SecretURL | None = None
-    sendgrid_api_key: Secret | None = None
+    smtp_url: ConnectionURL | None = None
+    sendgrid_api_key: SecretStr | None = None
     sendgrid_api_url: str = "https://api.sendgrid.com"
 
     sms_per_second: float = Field(default=10.0, gt=0, description="most SMS handed to the provider per second")
@@ -140,12 +153,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible store instead of AWS S3")
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = Field(default=None, description="default: boto3's own credential chain")
-    s3_secret_access_key: Secret | None = None
+    s3_secret_access_key: SecretStr | None = None
     sse_ping_seconds: float = Field(default=15.0, gt=0, description="keep-alive comments of server-sent event streams")
-    sentry_dsn: Secret | None = None
+    sentry_dsn: SecretStr | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
-    metrics_token: Secret | None = None
+    metrics_token: SecretStr | None = None
     ready_timeout_seconds: float = Field(default=2.0, gt=0, description="how long /ready waits for each dependency")
 
     db_pool_size: int = Field(default=20, ge=1, description="database connections per process (+50% overflow)")
@@ -226,8 +239,8 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _supported_database(cls, value: str) -> str:
-        scheme = value.partition("://")[0]
+    def _supported_database(cls, value: ConnectionURL) -> ConnectionURL:
+        scheme = value.get_secret_value().partition("://")[0]
         if scheme not in SUPPORTED_DATABASE_SCHEMES:
             raise ValueError("a postgresql://, postgresql+asyncpg:// or sqlite:/// URL")
         return value
@@ -235,6 +248,8 @@ class Settings(BaseSettings):
     @field_validator("secret_key", mode="before")
     @classmethod
     def _long_secret_key(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if isinstance(value, str) and not value.strip():
             return None  # set but empty: as if unset
         if isinstance(value, str) and len(value.strip()) < MIN_SECRET_KEY_LENGTH:
@@ -267,11 +282,11 @@ class Settings(BaseSettings):
 
     @property
     def uses_postgresql(self) -> bool:
-        return self.database_url.startswith("postgres")
+        return self.database_url.get_secret_value().startswith("postgres")
 
-    def resolved_secret_key(self) -> str:
+    def resolved_secret_key(self) -> SecretStr:
         """The signing key: configured, or on the embedded default generated once and kept on disk."""
-        if self.secret_key:
+        if self.secret_key is not None:
             return self.secret_key
         if self.uses_postgresql:
             raise ConfigurationError(
@@ -279,7 +294,7 @@ class Settings(BaseSettings):
                 "with the same key: set STAGEVOTE_SECRET_KEY to a long random string "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
             )
-        return _read_or_create_key(self.secret_key_file)
+        return SecretStr(_read_or_create_key(self.secret_key_file))
 
 
 MIN_SECRET_KEY_LENGTH = 32

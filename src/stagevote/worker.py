@@ -52,7 +52,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    log.info("worker_started", broker=settings.broker_url.split("@")[-1], concurrency=concurrency)
+    log.info("worker_started", broker=str(settings.broker_url), concurrency=concurrency)
     try:
         await stopping.wait()
     finally:

@@ -390,7 +390,9 @@ async def test_bad_claim_tokens_are_422_on_claim_token(
     artist_id = invitation["artistId"]
     token = claim_token(invitation)
     bad = [resigned(token, ANOTHER_KEY), unsigned(token), alg_none_keeping_signature(token), fan.token, "garbage"]
-    bad += [dropped for _, dropped in each_claim_dropped(token, runtime.secret_key)]  # each of them is needed
+    bad += [
+        dropped for _, dropped in each_claim_dropped(token, runtime.secret_key.get_secret_value())
+    ]  # each of them is needed
     bad.append(claim_token(other))  # another artist's link
     with clock_moved(dt.timedelta(days=15)):  # expired (the fan signs in again then: access tokens last 15 minutes)
         login = ok(await client.post("/auth/login", json={"email": fan.email, "password": PASSWORD}))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
+from pydantic import SecretStr
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
@@ -33,7 +34,7 @@ def settings(settings: Settings) -> Settings:
         update={
             "confirm_rate_per_ip": f"{PER_IP}/minute",
             "confirm_rate_per_attendee": f"{PER_ATTENDEE}/10 minutes",
-            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "twilio_account_sid": "AC" + "0" * 32,
         }
     )

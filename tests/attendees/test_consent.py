@@ -8,6 +8,7 @@ import io
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
@@ -25,7 +26,11 @@ TERMS = "2027-03-terms"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(
-        update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32, "terms_version": TERMS}
+        update={
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_account_sid": "AC" + "0" * 32,
+            "terms_version": TERMS,
+        }
     )
 
 

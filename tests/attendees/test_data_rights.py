@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from stagevote.attendees.models import PhoneOptOut, PhoneOptOutDigest
@@ -23,7 +24,9 @@ from tests.sms.conftest import AUTH_TOKEN, Phone
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32})
+    return settings.model_copy(
+        update={"twilio_auth_token": SecretStr(AUTH_TOKEN), "twilio_account_sid": "AC" + "0" * 32}
+    )
 
 
 async def fan_who_voted(client: AsyncClient, show: Show, *, email: str | None = None) -> tuple[Phone, int]:

@@ -138,7 +138,9 @@ async def test_ballot_tokens_name_one_attendee_of_one_event(
             return found.id
 
     assert await resolve(token, event["id"]) == attendee_id
-    assert await resolve(resigned(token, runtime.secret_key), event["id"]) == attendee_id  # the harness's control
+    assert (
+        await resolve(resigned(token, runtime.secret_key.get_secret_value()), event["id"]) == attendee_id
+    )  # the harness's control
 
     async with runtime.sessionmaker() as session:  # tokens the app itself would sign, for the wrong pairs
         attendee, there = await session.get(Attendee, attendee_id), await session.get(Event, other["id"])
@@ -167,7 +169,7 @@ async def test_ballot_tokens_name_one_attendee_of_one_event(
             continue
         raise AssertionError(f"accepted: {why}")
     # a token missing one of its claims (even signed with our key) is refused, or still the same attendee
-    for name, dropped in each_claim_dropped(token, runtime.secret_key):
+    for name, dropped in each_claim_dropped(token, runtime.secret_key.get_secret_value()):
         with contextlib.suppress(Unauthorized):
             assert await resolve(dropped, here) == attendee_id, name
     with pytest.raises(Unauthorized):  # a good token, presented at another event

@@ -143,7 +143,7 @@ async def test_logout_needs_a_token(client: AsyncClient) -> None:
 async def test_tampered_expired_and_alg_none_tokens_are_401(client: AsyncClient, runtime: Runtime, fan: Actor) -> None:
     # the harness's control: the same claims signed again with our key are accepted
     assert (
-        await client.get("/auth/profile", headers=bearer(resigned(fan.token, runtime.secret_key)))
+        await client.get("/auth/profile", headers=bearer(resigned(fan.token, runtime.secret_key.get_secret_value())))
     ).status_code == 200
     head, body, sig = fan.token.split(".")
     flipped = f"{head}.{body}.{sig[:-2]}{'A' if sig[-2] != 'A' else 'B'}{sig[-1]}"
@@ -159,7 +159,7 @@ async def test_tampered_expired_and_alg_none_tokens_are_401(client: AsyncClient,
         assert r.status_code == 401, why
         assert r.headers["www-authenticate"] == "Bearer"
     # a token missing one of its claims (even signed with our key) is refused, or still the same user: never a 500
-    for name, token in each_claim_dropped(fan.token, runtime.secret_key):
+    for name, token in each_claim_dropped(fan.token, runtime.secret_key.get_secret_value()):
         r = await client.get("/auth/profile", headers=bearer(token))
         assert r.status_code == 401 or (r.status_code == 200 and r.json()["id"] == fan.user_id), (name, r.text)
     assert (await client.get("/auth/profile", headers={"Authorization": "Basic abc"})).status_code == 401

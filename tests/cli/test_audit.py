@@ -25,7 +25,10 @@ async def stage(client: AsyncClient, runtime: Runtime, admin: Actor) -> Stage:
 
 async def audit(settings: Settings, event_id: int) -> Result:
     """The command, in a thread (it runs its own event loop), on the test's database and secret key."""
-    environment = {"STAGEVOTE_DATABASE_URL": settings.database_url, "STAGEVOTE_SECRET_KEY": settings.secret_key or ""}
+    environment = {
+        "STAGEVOTE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "STAGEVOTE_SECRET_KEY": settings.resolved_secret_key().get_secret_value(),
+    }
     return await asyncio.to_thread(CliRunner().invoke, main, ["audit", "verify", str(event_id)], env=environment)
 
 

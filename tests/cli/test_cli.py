@@ -208,13 +208,13 @@ def test_serve_on_postgresql_without_a_secret_key_refuses_to_start(tmp_path: Pat
 def test_embedded_default_generates_the_secret_key_once(tmp_path: Path) -> None:
     key_file = tmp_path / "var" / "secret_key"
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file)
-    first = settings.resolved_secret_key()
+    first = settings.resolved_secret_key().get_secret_value()
     assert len(first) >= 32
-    assert settings.resolved_secret_key() == first
+    assert settings.resolved_secret_key().get_secret_value() == first
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     # another process (a restart, a second worker) signs with the same key
     restarted = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file)
-    assert restarted.resolved_secret_key() == first
+    assert restarted.resolved_secret_key().get_secret_value() == first
     assert [p.name for p in key_file.parent.iterdir()] == ["secret_key"]  # no temporary files left behind
 
 
@@ -222,7 +222,9 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
     key_file = tmp_path / "var" / "secret_key"
 
     def resolve(_: int) -> str:
-        return Settings(database_url="sqlite:///x.db", secret_key_file=key_file).resolved_secret_key()
+        return (
+            Settings(database_url="sqlite:///x.db", secret_key_file=key_file).resolved_secret_key().get_secret_value()
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         keys = set(pool.map(resolve, range(32)))
@@ -232,7 +234,7 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
 def test_a_configured_secret_key_wins_and_writes_no_file(tmp_path: Path) -> None:
     key_file = tmp_path / "var" / "secret_key"
     settings = Settings(database_url="sqlite:///x.db", secret_key=SECRET, secret_key_file=key_file)
-    assert settings.resolved_secret_key() == SECRET
+    assert settings.resolved_secret_key().get_secret_value() == SECRET
     assert not key_file.exists()
 
 

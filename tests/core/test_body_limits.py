@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
@@ -22,7 +23,11 @@ CAP = 256 * 1024  # above the webhooks' own 64 KiB
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(
-        update={"max_body_bytes": CAP, "twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32}
+        update={
+            "max_body_bytes": CAP,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_account_sid": "AC" + "0" * 32,
+        }
     )
 
 

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 
 from stagevote.app import create_app
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 
 CLOSED_POSTGRESQL = "postgresql://postgres@127.0.0.1:1/nope"  # port 1 refuses at once
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
@@ -82,7 +83,7 @@ async def test_ready_is_503_when_the_database_does_not_answer() -> None:
 
 
 async def test_ready_is_503_when_redis_does_not_answer(settings: Settings) -> None:
-    broken = settings.model_copy(update={"redis_url": CLOSED_REDIS})
+    broken = settings.model_copy(update={"redis_url": ConnectionURL(CLOSED_REDIS)})
     async with serving(broken) as http:
         r = await http.get("/ready")
     assert r.status_code == 503
@@ -133,7 +134,7 @@ async def test_metrics_label_a_wrong_method_with_the_route_and_unknown_methods_a
 
 
 async def test_metrics_with_a_token_need_it(settings: Settings) -> None:
-    async with serving(settings.model_copy(update={"metrics_token": "t0k"})) as http:
+    async with serving(settings.model_copy(update={"metrics_token": SecretStr("t0k")})) as http:
         anonymous = await http.get("/metrics")
         assert anonymous.status_code == 401
         assert anonymous.headers["content-type"] == "application/problem+json"

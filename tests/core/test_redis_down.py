@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
 from stagevote.app import create_app
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 from tests.attendees.conftest import joined
 from tests.conftest import PASSWORD, Actors
 from tests.factories import Stage, build_stage, make_event, new_phone
@@ -29,7 +29,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 @pytest.fixture
 async def http(settings: Settings, private_redis: PrivateRedis) -> AsyncIterator[AsyncClient]:
     """The shared test database, with Redis the private one (on SQLite too: the embedded default may use Redis)."""
-    application = create_app(settings.model_copy(update={"redis_url": private_redis.url}))
+    application = create_app(settings.model_copy(update={"redis_url": ConnectionURL(private_redis.url)}))
     async with LifespanManager(application, shutdown_timeout=30):
         transport = ASGITransport(app=application, raise_app_exceptions=False)
         async with AsyncClient(transport=transport, base_url="http://testserver") as client:

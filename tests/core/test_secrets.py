@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 from stagevote.core.runtime import Runtime
 
 KEY = "signing-key-4c1b8e77d2f94a0fb8c3e5d6a7b8c9d0"
@@ -46,18 +46,37 @@ async def test_settings_and_runtime_reprs_hold_no_secret() -> None:
     settings = secret_settings()
     runtime = Runtime.build(settings)  # nothing connects until used
     try:
-        shown = "\n".join([repr(settings), str(settings), repr(runtime), str(runtime)])
+        secret_fields = [value for value in dict(settings).values() if isinstance(value, SecretStr)]
+        shown = "\n".join(
+            [repr(settings), str(settings), settings.model_dump_json(), repr(runtime), str(runtime)]
+            + [f"{value} {value!r}" for value in [*secret_fields, runtime.secret_key]]
+        )
         for secret in SECRETS:
             assert secret not in shown
-        assert "postgresql://stagevote:***@127.0.0.1:1/stagevote" in shown  # where it points is still told
-        # where a secret is used, it is the value itself
-        assert runtime.secret_key == KEY
-        assert settings.twilio_auth_token == TWILIO_TOKEN and f"Bearer {settings.sendgrid_api_key}".endswith(
-            SENDGRID_KEY
-        )
-        assert settings.database_url.startswith(f"postgresql://stagevote:{DB_PASSWORD}@")
+        # where it points is still told, in the repr and in str() (a JSON dump masks the whole URL)
+        assert "ConnectionURL('postgresql://stagevote:***@127.0.0.1:1/stagevote')" in shown
+        assert f"{settings.redis_url} {settings.smtp_url}" == "redis://:***@127.0.0.1:1/0 smtp://mailer:***@127.0.0.1:1"
+        # where a secret is used, it is asked for by name
+        assert runtime.secret_key.get_secret_value() == KEY
+        assert settings.twilio_auth_token is not None and settings.twilio_auth_token.get_secret_value() == TWILIO_TOKEN
+        assert settings.sendgrid_api_key is not None and settings.sendgrid_api_key.get_secret_value() == SENDGRID_KEY
+        assert settings.database_url.get_secret_value().startswith(f"postgresql://stagevote:{DB_PASSWORD}@")
     finally:
         await runtime.close()
+
+
+def test_a_url_password_is_hidden_however_it_is_written() -> None:
+    for url, shown in [
+        ("postgresql://u:p@ss:w/rd@db:5432/x", "postgresql://u:***@db:5432/x"),  # written unquoted: to the last @
+        ("amqp://guest:guest@rabbit//", "amqp://guest:***@rabbit//"),
+        ("postgresql://u@db/x?sslmode=require&password=hunter2", "postgresql://u@db/x?sslmode=require&password=***"),
+        ("sqlite:///var/stagevote.db", "sqlite:///var/stagevote.db"),
+        ("redis://cache:6379/0", "redis://cache:6379/0"),
+    ]:
+        assert str(ConnectionURL(url)) == shown
+        assert repr(ConnectionURL(url)) == f"ConnectionURL({shown!r})"
+        assert ConnectionURL(url).get_secret_value() == url
+    assert ConnectionURL("postgresql://u:p%40ss@db/x").password() == "p%40ss"
 
 
 def test_a_setting_in_error_is_reported_without_its_value() -> None:
@@ -126,7 +145,7 @@ FAILING_APP = textwrap.dedent(
     import sentry_sdk
     from httpx import ASGITransport, AsyncClient
     from stagevote.app import create_app
-    from stagevote.config import Settings
+    from stagevote.config import ConnectionURL, Settings
 
     async def main() -> None:
         settings = Settings()
@@ -135,10 +154,11 @@ FAILING_APP = textwrap.dedent(
 
         async def checkout() -> None:
             password = "local-password-in-a-frame"
-            connection = settings.database_url
+            # code that took the values out of their SecretStr and put them in a message: the scrubber's case
+            connection = settings.database_url.get_secret_value()
+            token, key = settings.twilio_auth_token.get_secret_value(), settings.secret_key.get_secret_value()
             raise RuntimeError(
-                f"provider refused token {settings.twilio_auth_token} via {connection} "
-                f"for {settings.public_url}/b/{ballot} (key {settings.secret_key})"
+                f"provider refused token {token} via {connection} for {settings.public_url}/b/{ballot} (key {key})"
             )
 
         app.add_api_route("/checkout", checkout)

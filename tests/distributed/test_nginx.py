@@ -95,10 +95,10 @@ async def cluster(cluster_settings: Settings, tmp_path: Path) -> AsyncIterator[C
     nginx_port, ports = free_port(), [free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
     env |= {
-        "STAGEVOTE_DATABASE_URL": cluster_settings.database_url,
+        "STAGEVOTE_DATABASE_URL": cluster_settings.database_url.get_secret_value(),
         "STAGEVOTE_REDIS_URL": REDIS_URL,
         "STAGEVOTE_REDIS_KEY_PREFIX": cluster_settings.redis_key_prefix,
-        "STAGEVOTE_SECRET_KEY": cluster_settings.secret_key or "",
+        "STAGEVOTE_SECRET_KEY": cluster_settings.resolved_secret_key().get_secret_value(),
         "STAGEVOTE_PUBLIC_URL": f"http://127.0.0.1:{nginx_port}",
         "STAGEVOTE_SECRET_KEY_FILE": str(tmp_path / "unused-key"),
     }
@@ -281,7 +281,7 @@ async def test_screens_and_votes_survive_an_instance_killed_behind_nginx(cluster
                 )
 
         # no acknowledged vote is lost, none is counted twice
-        url = make_url(cluster.settings.database_url)
+        url = make_url(cluster.settings.database_url.get_secret_value())
         connection = await asyncpg.connect(
             host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
         )

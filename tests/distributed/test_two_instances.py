@@ -44,10 +44,10 @@ def cluster_settings() -> Iterator[Settings]:
 def _environment(settings: Settings, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
     env |= {
-        "STAGEVOTE_DATABASE_URL": settings.database_url,
-        "STAGEVOTE_REDIS_URL": settings.redis_url or "",
+        "STAGEVOTE_DATABASE_URL": settings.database_url.get_secret_value(),
+        "STAGEVOTE_REDIS_URL": REDIS_URL,
         "STAGEVOTE_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "STAGEVOTE_SECRET_KEY": settings.secret_key or "",
+        "STAGEVOTE_SECRET_KEY": settings.resolved_secret_key().get_secret_value(),
         "STAGEVOTE_PUBLIC_URL": settings.public_url,
         "STAGEVOTE_SECRET_KEY_FILE": str(tmp / "unused-key"),
         # an instance's copy of an event never ages out here: only the bus can tell it that a round closed

@@ -26,6 +26,7 @@ import socketio
 import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from stagevote.config import Settings
 from tests.messaging.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, FakeTwilio, _serve
@@ -80,7 +81,7 @@ def settings(settings: Settings, twilio: FakeTwilio, port: int) -> Settings:
             "sms_provider": "twilio",
             "twilio_api_url": twilio.url,
             "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "twilio_from": OUR_NUMBER,
         }
     )

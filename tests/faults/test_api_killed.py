@@ -31,7 +31,7 @@ async def test_every_vote_answered_before_the_kill_is_in_the_database(
         await server.start_and_wait()
         await load.acknowledge(100, "after the restart")
 
-    stored = await stored_tokens(fault_settings.database_url, stage.event_id)
+    stored = await stored_tokens(fault_settings.database_url.get_secret_value(), stage.event_id)
     lost = acknowledged_before_kill - stored
     figures.add("acknowledged votes lost", len(lost))
     assert lost == set(), f"{len(lost)} of {len(acknowledged_before_kill)} acknowledged votes lost: {sorted(lost)[:5]}"

@@ -40,7 +40,7 @@ async def test_votes_get_503s_while_postgresql_is_down_and_none_acknowledged_is_
             await load.acknowledge(100, "after PostgreSQL is back")
             assert (await api.get("/ready")).status_code == 200
 
-    stored = await stored_tokens(fault_settings.database_url, stage.event_id)
+    stored = await stored_tokens(fault_settings.database_url.get_secret_value(), stage.event_id)
     lost = load.acknowledged - stored
     figures.add("acknowledged votes lost", len(lost))
     assert lost == set(), f"{len(lost)} of {len(load.acknowledged)} acknowledged votes lost: {sorted(lost)[:5]}"

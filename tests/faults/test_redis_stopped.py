@@ -87,14 +87,14 @@ async def test_votes_are_taken_while_redis_is_away_and_the_leaderboard_is_exact_
             _back(private_redis, how)  # the server is not restarted
             await load.acknowledge(50, "after Redis is back")
 
-        stored = await stored_tokens(fault_settings.database_url, stage.event_id)
+        stored = await stored_tokens(fault_settings.database_url.get_secret_value(), stage.event_id)
         lost = load.acknowledged - stored
         figures.add("acknowledged votes lost", len(lost))
         assert lost == set(), f"{len(lost)} of {len(load.acknowledged)} acknowledged votes lost"
         assert set(load.answers) <= {200, 201}, load.seen()
         assert (await api.get("/ready")).status_code == 200
 
-        counted = await _counted(fault_settings.database_url, stage)
+        counted = await _counted(fault_settings.database_url.get_secret_value(), stage)
         assert sum(counted.values()) == len(load.acknowledged)
         board: dict[int, int] = {}
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 from stagevote.core.runtime import Runtime
 from tests.conftest import Actors
 from tests.factories import make_event
@@ -32,11 +33,11 @@ def fault_settings(fault_settings: Settings, private_redis: PrivateRedis, twilio
     after 2 s instead of 2 minutes."""
     return fault_settings.model_copy(
         update={
-            "broker_url": private_redis.url,
+            "broker_url": ConnectionURL(private_redis.url),
             "sms_provider": "twilio",
             "twilio_api_url": twilio.url,
             "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "twilio_from": OUR_NUMBER,
             "sms_per_second": 2000,
             "delivery_concurrency": CUT_SHORT,
@@ -87,17 +88,19 @@ async def test_a_worker_killed_mid_broadcast_loses_nothing_and_doubles_nothing(
         worker.kill()  # SIGKILL
         figures.add("faults injected")
         sent_before_kill = len(twilio.created)
-        statuses = await _statuses(fault_settings.database_url)
+        statuses = await _statuses(fault_settings.database_url.get_secret_value())
         assert statuses["sending"] == CUT_SHORT, statuses  # the kill left these for the recovery
 
         worker.start()
         await until(lambda: len(twilio.created) >= FANS, "the broadcast finished by the restarted worker", within=60)
 
         async def all_sent() -> bool:
-            return (await _statuses(fault_settings.database_url))["sent"] == FANS
+            return (await _statuses(fault_settings.database_url.get_secret_value()))["sent"] == FANS
 
         await until(all_sent, "every row marked sent", within=30)
-    rows = await database_rows(fault_settings.database_url, "SELECT attendee_id, status FROM messages")
+    rows = await database_rows(
+        fault_settings.database_url.get_secret_value(), "SELECT attendee_id, status FROM messages"
+    )
     assert sorted(r["attendee_id"] for r in rows) == sorted(fans)  # one row per fan, each sent
     per_number = Counter(m["to"] for m in twilio.created)
     doubled = [number for number, n in per_number.items() if n > 1]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from stagevote.attendees.routes import MAX_UPLOAD_BYTES
@@ -39,7 +40,11 @@ OWN_CAPS = {  # routes that set a cap of their own (core/bodylimit.py `body_limi
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(
-        update={"max_body_bytes": CAP, "twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32}
+        update={
+            "max_body_bytes": CAP,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_account_sid": "AC" + "0" * 32,
+        }
     )
 
 

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from stagevote.config import Settings
@@ -25,7 +26,9 @@ STATUS = "/sms/status"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32})
+    return settings.model_copy(
+        update={"twilio_auth_token": SecretStr(AUTH_TOKEN), "twilio_account_sid": "AC" + "0" * 32}
+    )
 
 
 def inbound(phone: str, body: str) -> dict[str, str]:

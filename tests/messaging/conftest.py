@@ -30,6 +30,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd import smtp as aiosmtpd
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from pydantic import SecretStr
 from taskiq import InMemoryBroker
 
 from stagevote.config import Settings
@@ -246,7 +247,7 @@ def settings(settings: Settings, twilio: FakeTwilio) -> Settings:
             "sms_provider": "twilio",
             "twilio_api_url": twilio.url,
             "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
             "twilio_from": OUR_NUMBER,
         }
     )

@@ -203,7 +203,7 @@ async def test_stopping_lets_deliveries_under_way_finish_and_starts_no_new_one(
                 await asyncio.sleep(0.01)
             assert twilio.in_flight  # sends are under way when the process is told to stop
         # the sends under way were recorded; nothing was left half-done, nothing new began
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
         async with unit_of_work(create_sessionmaker(engine)) as session:
             rows = {m.id: m for m in (await session.scalars(select(Message))).all()}
         await engine.dispose()

@@ -15,10 +15,11 @@ import time
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee, PhoneOptOut
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
 from stagevote.messaging import outbox
@@ -277,7 +278,7 @@ async def test_an_email_goes_out_through_sendgrid_and_is_retried_on_a_500(
     settings: Settings = runtime.settings
     settings.email_provider = "sendgrid"
     settings.sendgrid_api_url = sendgrid.url
-    settings.sendgrid_api_key = SENDGRID_KEY
+    settings.sendgrid_api_key = SecretStr(SENDGRID_KEY)
     first = await add_message(runtime, to="fan@example.com", channel="email", subject="Results", body="1. X (3)")
     assert await outbox.sweep(runtime) == 1
     await settle(runtime)
@@ -301,7 +302,7 @@ async def test_an_email_goes_out_through_sendgrid_and_is_retried_on_a_500(
 async def test_an_email_goes_out_through_smtp_with_its_message_id(runtime: Runtime, smtp_server: StartSmtp) -> None:
     server = await smtp_server()
     runtime.settings.email_provider = "smtp"
-    runtime.settings.smtp_url = server.url()
+    runtime.settings.smtp_url = ConnectionURL(server.url())
     message_id = await add_message(runtime, to="fan@example.com", channel="email", subject="Thanks", body="Recap")
     assert await outbox.sweep(runtime) == 1
     await settle(runtime)

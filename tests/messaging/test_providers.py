@@ -7,8 +7,9 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from pydantic import SecretStr
 
-from stagevote.config import Settings
+from stagevote.config import ConnectionURL, Settings
 from stagevote.messaging import providers
 from stagevote.messaging.providers import (
     DeliveryError,
@@ -111,7 +112,7 @@ async def test_twilio_refusals_are_classified(
 
 
 async def test_twilio_bad_credentials_are_permanent(settings: Settings, twilio: FakeTwilio) -> None:
-    settings.twilio_auth_token = "wrong"
+    settings.twilio_auth_token = SecretStr("wrong")
     error = await refused(TwilioSmsProvider(settings).send(to=FAN, body="hi"))
     assert not error.retryable and "401" in str(error) and error.code == "20003"
 
@@ -151,7 +152,7 @@ def sendgrid_settings(settings: Settings, sendgrid: FakeSendGrid) -> Settings:
         update={
             "email_provider": "sendgrid",
             "sendgrid_api_url": sendgrid.url,
-            "sendgrid_api_key": SENDGRID_KEY,
+            "sendgrid_api_key": SecretStr(SENDGRID_KEY),
             "email_from": "ROCKFEST votes <votes@rockfest.example>",
         }
     )
@@ -198,7 +199,7 @@ async def test_sendgrid_refusals_are_classified(
 async def test_sendgrid_checks_the_key_and_without_one_names_the_setting(
     sendgrid_settings: Settings, sendgrid: FakeSendGrid, closed_port: int
 ) -> None:
-    wrong = sendgrid_settings.model_copy(update={"sendgrid_api_key": "SG.wrong"})
+    wrong = sendgrid_settings.model_copy(update={"sendgrid_api_key": SecretStr("SG.wrong")})
     error = await refused(SendGridEmailProvider(wrong).send(to="fan@example.com", subject="S", body="B"))
     assert not error.retryable and "401" in str(error) and "authorization grant" in str(error)
 
@@ -228,7 +229,11 @@ async def test_sendgrid_validation_errors_come_back_in_the_reason(
 
 def smtp_settings(settings: Settings, url: str | None) -> Settings:
     return settings.model_copy(
-        update={"email_provider": "smtp", "smtp_url": url, "email_from": "ROCKFEST <votes@rockfest.example>"}
+        update={
+            "email_provider": "smtp",
+            "smtp_url": ConnectionURL(url) if url is not None else None,
+            "email_from": "ROCKFEST <votes@rockfest.example>",
+        }
     )
 
 

@@ -13,6 +13,7 @@ from typing import cast
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 import pytest
+from pydantic import SecretStr
 
 from stagevote.attendees import service as attendees_service
 from stagevote.attendees.models import Attendee
@@ -26,7 +27,7 @@ SEGMENT = 153  # GSM-7 characters in one part of a concatenated SMS (160 for a s
 # a realistic deployment with very large ids: the ballot link is the longest value a text carries
 PUBLIC_URL = "https://vote.stagevote.example"
 TOKEN = attendees_service.ballot_token_for(  # the app's own ballot token, for an event that ends in 400 days
-    runtime=cast(Runtime, SimpleNamespace(secret_key="s" * 48)),
+    runtime=cast(Runtime, SimpleNamespace(secret_key=SecretStr("s" * 48))),
     attendee=Attendee(id=987_654_321),
     event=Event(id=12_345_678, end_date=utcnow() + dt.timedelta(days=400)),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from httpx import AsyncClient
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from stagevote.attendees.models import Attendee
@@ -83,13 +84,13 @@ async def test_a_refusal_marks_the_message_failed_and_an_unreachable_twilio_leav
     assert failed.error is not None and "21211" in failed.error
     assert failed.attempts == 1 and failed.next_attempt_at is None
 
-    runtime.settings.twilio_auth_token = "wrong"
+    runtime.settings.twilio_auth_token = SecretStr("wrong")
     other = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)
     await settle(runtime)
     [refused] = await messages(runtime, attendee_id=other["attendeeId"])
     assert refused.status == "failed" and refused.error is not None and "401" in refused.error
 
-    runtime.settings.twilio_auth_token = AUTH_TOKEN
+    runtime.settings.twilio_auth_token = SecretStr(AUTH_TOKEN)
     runtime.settings.twilio_api_url = "http://127.0.0.1:1"
     third = ok(await client.post(f"/events/{event['id']}/join", json={"phoneNumber": new_phone()}), 202)
     await settle(runtime)

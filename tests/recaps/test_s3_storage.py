@@ -11,6 +11,7 @@ import httpx
 import pytest
 from httpx import AsyncClient
 from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
 
 from stagevote.config import Settings
 from stagevote.core.runtime import Runtime
@@ -61,7 +62,7 @@ def settings(settings: Settings, s3: ThreadedMotoServer) -> Settings:
             "recap_storage": f"s3://{BUCKET}/recaps/",
             "s3_endpoint_url": f"http://{host}:{port}",
             "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing",
+            "s3_secret_access_key": SecretStr("testing"),
         }
     )
 

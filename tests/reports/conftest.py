@@ -16,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from httpx import AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from stagevote.app import create_server_app
@@ -44,7 +45,11 @@ ROUNDS = [{"number": 1, "name": "Heats"}, {"number": 2, "name": "Semis"}, {"numb
 def settings(settings: Settings) -> Settings:
     """The shared settings, plus the Twilio auth token the SMS fans' texts are signed with."""
     return settings.model_copy(
-        update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32, "sse_ping_seconds": 0.5}
+        update={
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_account_sid": "AC" + "0" * 32,
+            "sse_ping_seconds": 0.5,
+        }
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from httpx import AsyncClient, Response
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from stagevote.config import Settings
@@ -26,7 +27,9 @@ WEBHOOK = "/sms/join"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The shared settings, plus the auth token Twilio signs its webhooks with."""
-    return settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": "AC" + "0" * 32})
+    return settings.model_copy(
+        update={"twilio_auth_token": SecretStr(AUTH_TOKEN), "twilio_account_sid": "AC" + "0" * 32}
+    )
 
 
 def sign(path: str, params: dict[str, str], *, token: str = AUTH_TOKEN) -> str:

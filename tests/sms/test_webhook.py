@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from httpx import AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from stagevote.attendees import service as attendees_service
@@ -69,7 +70,7 @@ async def test_without_an_auth_token_configured_every_webhook_is_refused(
         r = await phone.send("HELP")
         problem(r, 403)
     finally:
-        runtime.settings.twilio_auth_token = "test-token"
+        runtime.settings.twilio_auth_token = SecretStr("test-token")
     assert await count(runtime, InboundMessage) == 0
 
 

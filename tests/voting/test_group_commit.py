@@ -60,7 +60,7 @@ async def _until(predicate: Any, what: str, within: float = 10.0) -> None:
 
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
-    url = make_url(settings.database_url)
+    url = make_url(settings.database_url.get_secret_value())
     return await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
     )
@@ -255,7 +255,7 @@ async def quiet_writer(settings: Settings, runtime: Runtime) -> AsyncIterator[Vo
     """A writer of the test's own, whose commits are handed on to nobody; it records its batch sizes."""
     SIZES.clear()
     writer = VoteWriter(
-        database_url=settings.database_url,
+        database_url=settings.database_url.get_secret_value(),
         connections=1,
         max_batch=8,
         on_commit=lambda committed: None,

@@ -79,8 +79,8 @@ async def test_a_lost_tally_is_rebuilt_exactly(stage: Stage, runtime: Runtime) -
 
 @pytest.mark.postgresql
 async def test_flushing_redis_mid_voting_keeps_the_next_read_exact(stage: Stage, runtime: Runtime) -> None:
-    assert runtime.settings.redis_url
-    client = redis.Redis.from_url(runtime.settings.redis_url)
+    assert runtime.settings.redis_url is not None
+    client = redis.Redis.from_url(runtime.settings.redis_url.get_secret_value())
     for i in range(12):
         await stage.vote(await stage.ballot(), ("Owls", "Foxes", "Bears")[i % 3])
         if i in (4, 9):

@@ -48,7 +48,7 @@ def claim_token_for(*, runtime: Runtime, artist_id: int, event_id: int) -> str:
     """A signed token that lets whoever holds it claim the artist's profile (its invitation to the event)."""
     return encode_jwt(
         {"artist": artist_id, "event": event_id},
-        secret=runtime.secret_key,
+        secret=runtime.secret_key.get_secret_value(),
         purpose=CLAIM,
         lifetime=dt.timedelta(days=runtime.settings.claim_token_days),
     )
@@ -130,7 +130,7 @@ async def accepted_performers(*, session: AsyncSession, event_id: int) -> list[P
 
 def _claimed_event_id(*, runtime: Runtime, claim_token: str, artist_id: int) -> int:
     try:
-        claims = decode_jwt(claim_token, secret=runtime.secret_key, purpose=CLAIM)
+        claims = decode_jwt(claim_token, secret=runtime.secret_key.get_secret_value(), purpose=CLAIM)
         token_artist, token_event = int(claims["artist"]), int(claims["event"])
     except (InvalidToken, KeyError, TypeError, ValueError) as exc:
         raise Unprocessable.field("claimToken", "invalid or expired; ask the organizer for a new invitation") from exc
@@ -218,7 +218,7 @@ async def invitation_of_claim_token(
     """The invitation a claim token (the last segment of an `inviteUrl`) stands for; None for a token that is
     malformed, tampered with or expired, or whose invitation is gone. The token is the proof: no sign-in."""
     try:
-        claims = decode_jwt(claim_token, secret=runtime.secret_key, purpose=CLAIM)
+        claims = decode_jwt(claim_token, secret=runtime.secret_key.get_secret_value(), purpose=CLAIM)
         artist_id, event_id = int(claims["artist"]), int(claims["event"])
     except (InvalidToken, KeyError, TypeError, ValueError):
         return None

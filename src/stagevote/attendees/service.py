@@ -221,7 +221,10 @@ def ballot_token_for(*, runtime: Runtime, attendee: Attendee, event: Event) -> s
     """A signed ballot token, valid until a day after the event ends (at least a day)."""
     lifetime = max(event.end_date + dt.timedelta(days=1) - utcnow(), dt.timedelta(days=1))
     return encode_jwt(
-        {"att": attendee.id, "evt": event.id}, secret=runtime.secret_key, purpose=BALLOT, lifetime=lifetime
+        {"att": attendee.id, "evt": event.id},
+        secret=runtime.secret_key.get_secret_value(),
+        purpose=BALLOT,
+        lifetime=lifetime,
     )
 
 
@@ -232,7 +235,7 @@ def ballot_url(runtime: Runtime, token: str) -> str:
 def attendee_id_of_ballot(*, runtime: Runtime, ballot_token: str, event_id: int) -> int:
     """The attendee id a ballot token of this event names (no query); 401 for a bad, expired or other event's token."""
     try:
-        claims = decode_jwt(ballot_token, secret=runtime.secret_key, purpose=BALLOT)
+        claims = decode_jwt(ballot_token, secret=runtime.secret_key.get_secret_value(), purpose=BALLOT)
         attendee_id, token_event = int(claims["att"]), int(claims["evt"])
     except (InvalidToken, KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("Invalid or expired ballot token; join again for a new ballot link.") from exc
@@ -262,7 +265,7 @@ async def may_be_messaged(*, session: AsyncSession, attendee_id: int) -> bool:
 def phone_digest(runtime: Runtime, phone_number: str) -> str:
     """The keyed hash (HMAC-SHA256 with the server's secret) an erased attendee's opt-out is kept as."""
     message = f"phone-opt-out:{phone_number}".encode()
-    return hmac.new(runtime.secret_key.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(runtime.secret_key.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
 
 
 async def is_opted_out(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> bool:
@@ -348,7 +351,7 @@ class Joined:
 
 def _code_digest(runtime: Runtime, attendee_id: int, code: str) -> str:
     message = f"attendee-confirmation:{attendee_id}:{code}".encode()
-    return hmac.new(runtime.secret_key.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(runtime.secret_key.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
 
 
 def _issue_code(runtime: Runtime, attendee: Attendee, now: dt.datetime) -> str:

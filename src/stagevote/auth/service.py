@@ -164,7 +164,7 @@ async def issue_tokens(
     lifetime = dt.timedelta(minutes=settings.access_token_minutes)
     access = encode_jwt(
         {"sub": str(user.id), "role": user.role, "jti": new_jti(), "fam": family_id},
-        secret=runtime.secret_key,
+        secret=runtime.secret_key.get_secret_value(),
         purpose=ACCESS,
         lifetime=lifetime,
     )
@@ -210,7 +210,7 @@ async def check_access_token(*, runtime: Runtime, bearer: str) -> AccessToken:
     """A signed, unexpired, unrevoked access token, without a database session (the signature is checked
     here; the denylist is Redis or memory). 401 otherwise. The account itself is not read."""
     try:
-        claims = decode_jwt(bearer, secret=runtime.secret_key, purpose=ACCESS)
+        claims = decode_jwt(bearer, secret=runtime.secret_key.get_secret_value(), purpose=ACCESS)
         user_id, jti, family_id = int(claims["sub"]), str(claims["jti"]), str(claims["fam"])
         expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
     except (InvalidToken, KeyError, ValueError) as exc:

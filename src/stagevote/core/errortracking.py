@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
 
 import sentry_sdk
+from pydantic import SecretStr
 from sentry_sdk.types import Event, Hint
 
-from stagevote.config import Secret, Settings
+from stagevote.config import ConnectionURL, Settings
 
 FILTERED = "[Filtered]"
 _SENSITIVE_KEY = re.compile(
@@ -68,12 +70,13 @@ class Scrubber:
 
 def secrets_of(settings: Settings, *extra: str) -> list[str]:
     """The secret values among the settings (and `extra`, e.g. a signing key read from its file)."""
-    found = [str.__str__(v) for v in dict(settings).values() if isinstance(v, Secret)]
+    found: list[str] = []
     for value in dict(settings).values():
-        if isinstance(value, Secret):  # the password of a URL on its own: drivers quote it in their errors
-            match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:([^@/]+)@", value)
-            if match:
-                found.append(match.group(1))
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        if isinstance(value, ConnectionURL) and (password := value.password()):
+            # the password of a URL on its own, as written and decoded: drivers quote it in their errors
+            found += [password, unquote(password)]
     return [*found, *extra]
 
 
@@ -83,7 +86,7 @@ def init_error_tracking(settings: Settings, *, release: str, secret_key: str | N
         return False
     scrubber = Scrubber(secrets_of(settings, *([secret_key] if secret_key else [])))
     sentry_sdk.init(
-        dsn=str.__str__(settings.sentry_dsn),
+        dsn=settings.sentry_dsn.get_secret_value(),
         release=release,
         send_default_pii=False,
         include_local_variables=False,

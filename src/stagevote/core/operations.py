@@ -62,6 +62,6 @@ def _bearer_token(request: Request) -> str:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     token = runtime.settings.metrics_token
-    if token and not hmac.compare_digest(_bearer_token(request).encode(), token.encode()):
+    if token and not hmac.compare_digest(_bearer_token(request).encode(), token.get_secret_value().encode()):
         raise Unauthorized("This endpoint needs the metrics token.")
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

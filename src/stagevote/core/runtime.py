@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from stagevote.config import Secret, Settings
+from stagevote.config import Settings
 from stagevote.core.cache import Cache, MemoryCache, RedisCache
 from stagevote.core.db import create_engine, create_sessionmaker, unit_of_work
 from stagevote.core.deferred import Deferred
@@ -29,7 +30,7 @@ class Runtime:
     """Everything a request may need beyond its own session; built once per app."""
 
     settings: Settings
-    secret_key: str
+    secret_key: SecretStr  # masked in reprs; `get_secret_value()` where a signature needs it
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis | None
@@ -50,25 +51,24 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(
-            settings.database_url, pool_size=settings.db_pool_size, pool_pre_ping=settings.db_pool_pre_ping
+            settings.database_url.get_secret_value(),
+            pool_size=settings.db_pool_size,
+            pool_pre_ping=settings.db_pool_pre_ping,
         )
         # short timeouts: with Redis down or hung, a vote still commits and answers at once (its tally
         # increment fails and is repaired later), and the auth paths answer 503 (core/errors.py)
         reply, connect = settings.redis_timeout_seconds, settings.redis_connect_timeout_seconds
-        redis = (
-            Redis.from_url(settings.redis_url, socket_timeout=reply, socket_connect_timeout=connect)
-            if settings.redis_url
-            else None
-        )
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+        redis = Redis.from_url(redis_url, socket_timeout=reply, socket_connect_timeout=connect) if redis_url else None
         return cls(
             settings=settings,
-            secret_key=Secret(settings.resolved_secret_key()),  # masked in reprs
+            secret_key=settings.resolved_secret_key(),
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
             cache=RedisCache(redis, prefix=settings.redis_key_prefix) if redis is not None else MemoryCache(),
             limiter=RateLimiter.for_redis_url(
-                settings.redis_url,
+                redis_url,
                 prefix=f"{settings.redis_key_prefix}limits",
                 socket_timeout=reply,
                 socket_connect_timeout=connect,
@@ -81,7 +81,7 @@ class Runtime:
             if redis is not None
             else MemoryTally(),
             hooks=TransactionHooks(),
-            queue=TaskQueue(settings.broker_url, queue_name=f"{settings.redis_key_prefix}tasks"),
+            queue=TaskQueue(settings.broker_url.get_secret_value(), queue_name=f"{settings.redis_key_prefix}tasks"),
             passwords=PasswordHashing(
                 concurrency=settings.password_hash_concurrency, queue=settings.password_hash_queue
             ),

@@ -163,7 +163,7 @@ async def queue_many(
     )
     rows = []
     for n, (m, marketing, release) in enumerate(screened.going, start=1):
-        stored = sealing.seal(runtime.secret_key, m.body, message_type)
+        stored = sealing.seal(runtime.secret_key.get_secret_value(), m.body, message_type)
         rows.append(
             {
                 "attendee_id": m.attendee.id,

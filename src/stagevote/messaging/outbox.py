@@ -258,12 +258,12 @@ class _Job:
 def _job(runtime: Runtime, message: Message, *, blocked: bool) -> _Job:
     unreadable = False
     try:
-        text = sealing.unseal(runtime.secret_key, message.body, message.sealed_body)
+        text = sealing.unseal(runtime.secret_key.get_secret_value(), message.body, message.sealed_body)
     except sealing.Unsealable:
         text, unreadable = "", True
     restore = None
     if message.sealed_body is None:  # stored before texts were sealed: it is redacted when it is finished
-        stored = sealing.seal(runtime.secret_key, text, message.message_type)
+        stored = sealing.seal(runtime.secret_key.get_secret_value(), text, message.message_type)
         restore = (stored.body, stored.sealed) if stored.sealed is not None else None
     return _Job(
         message.id, message.channel, message.recipient, message.subject, text, unreadable, restore,

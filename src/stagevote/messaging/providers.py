@@ -187,7 +187,11 @@ class TwilioSmsProvider:
             )
         url = f"{s.twilio_api_url}/2010-04-01/Accounts/{s.twilio_account_sid}/Messages.json"
         response = await _post(
-            "Twilio", "STAGEVOTE_TWILIO_API_URL", url, data=form, auth=(s.twilio_account_sid, s.twilio_auth_token)
+            "Twilio",
+            "STAGEVOTE_TWILIO_API_URL",
+            url,
+            data=form,
+            auth=(s.twilio_account_sid, s.twilio_auth_token.get_secret_value()),
         )
         answer = _json_object(response)
         if response.is_success:
@@ -208,7 +212,7 @@ class TwilioSmsProvider:
         s = self.settings
         if not s.twilio_account_sid or not s.twilio_auth_token:
             raise DeliveryError("Twilio is not configured: set STAGEVOTE_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
-        auth = (s.twilio_account_sid, s.twilio_auth_token)
+        auth = (s.twilio_account_sid, s.twilio_auth_token.get_secret_value())
         url: str | None = f"{s.twilio_api_url}/2010-04-01/Accounts/{s.twilio_account_sid}/Messages.json"
         params: dict[str, Any] | None = {
             "To": to, "DateSent>": since.astimezone(dt.UTC).date().isoformat(), "PageSize": LOOKUP_PAGE_SIZE,
@@ -344,7 +348,7 @@ class SendGridEmailProvider(_CannotTell):
             "subject": _one_line(subject),
             "content": [{"type": "text/plain", "value": body}],
         }
-        headers = {"Authorization": f"Bearer {s.sendgrid_api_key}"}
+        headers = {"Authorization": f"Bearer {s.sendgrid_api_key.get_secret_value()}"}
         response = await _post(
             "SendGrid",
             "STAGEVOTE_SENDGRID_API_URL",
@@ -411,7 +415,8 @@ class SmtpEmailProvider(_CannotTell):
         self.settings = settings
 
     async def send(self, *, to: str, subject: str, body: str) -> str | None:
-        server = SmtpServer.from_url(self.settings.smtp_url)
+        url = self.settings.smtp_url
+        server = SmtpServer.from_url(url.get_secret_value() if url is not None else None)
         name, address = _sender(self.settings)
         message = _email(sender=email.utils.formataddr((name, address)) if name else address, to=to, subject=subject)
         message.set_content(body)

@@ -43,7 +43,7 @@ async def record_reply(
 ) -> Message:
     """Keep an inline reply (TwiML, sent by the provider as the answer to an inbound SMS) on record,
     its ballot token or code redacted."""
-    stored = sealing.seal(runtime.secret_key, body, message_type)
+    stored = sealing.seal(runtime.secret_key.get_secret_value(), body, message_type)
     return await MessageRepository(session).add(
         Message(
             attendee_id=attendee_id,
@@ -61,18 +61,18 @@ async def record_reply(
 
 def text_as_sent(runtime: Runtime, message: Message) -> str:
     """The text the recipient gets (or got): the sealed one, opened; the body when nothing was sealed."""
-    return sealing.unseal(runtime.secret_key, message.body, message.sealed_body)
+    return sealing.unseal(runtime.secret_key.get_secret_value(), message.body, message.sealed_body)
 
 
 def seal_reply(runtime: Runtime, reply: str) -> sealing.Stored:
     """A TwiML reply to keep for a repeated MessageSid: redacted, and the reply itself sealed."""
-    return sealing.seal(runtime.secret_key, reply, "CONFIRM")  # a reply may carry a code
+    return sealing.seal(runtime.secret_key.get_secret_value(), reply, "CONFIRM")  # a reply may carry a code
 
 
 def reply_as_sent(runtime: Runtime, reply: str, sealed: str | None) -> str | None:
     """The TwiML reply kept by `seal_reply`; None when it cannot be opened (SECRET_KEY changed)."""
     try:
-        return sealing.unseal(runtime.secret_key, reply, sealed)
+        return sealing.unseal(runtime.secret_key.get_secret_value(), reply, sealed)
     except sealing.Unsealable:
         return None
 
@@ -130,7 +130,7 @@ async def _queue(
     message_type: MessageType,
     dedupe_key: str | None,
 ) -> Message | None:
-    stored = sealing.seal(runtime.secret_key, body, message_type)
+    stored = sealing.seal(runtime.secret_key.get_secret_value(), body, message_type)
     message = await MessageRepository(session).add_unless_duplicate(
         Message(
             attendee_id=attendee.id,

@@ -136,8 +136,8 @@ def create_live_server(runtime: Runtime, boards: Boards) -> socketio.AsyncServer
     writes to its own sockets with `FanOut`."""
     settings = runtime.settings
     manager = (
-        RedisFanOut(settings.redis_url, channel=f"{settings.redis_key_prefix}socketio")
-        if settings.redis_url
+        RedisFanOut(settings.redis_url.get_secret_value(), channel=f"{settings.redis_key_prefix}socketio")
+        if settings.redis_url is not None
         else FanOut()
     )
     sio = socketio.AsyncServer(

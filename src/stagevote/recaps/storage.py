@@ -86,12 +86,13 @@ class S3Storage:
         from botocore.config import Config  # noqa: PLC0415
 
         settings = self.settings
+        secret = settings.s3_secret_access_key
         client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
+            aws_secret_access_key=secret and secret.get_secret_value(),
             config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"}),
         )
         try:

@@ -122,7 +122,7 @@ def verify_signature(*, runtime: Runtime, url: str, params: Mapping[str, Any], s
     token = runtime.settings.twilio_auth_token
     if not token or not signature:
         raise Forbidden("Missing X-Twilio-Signature, or no Twilio auth token configured.", slug="bad-signature")
-    if not RequestValidator(token).validate(url, params, signature):
+    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
         raise Forbidden("The X-Twilio-Signature does not match this request.", slug="bad-signature")
 
 

@@ -50,7 +50,7 @@ async def seal_round(*, session: AsyncSession, runtime: Runtime, event_id: int, 
     facts = await VoteRepository(session).counted_facts(event_id, number)
     receipts = sorted(
         receipt_for(
-            runtime.secret_key,
+            runtime.secret_key.get_secret_value(),
             event_id=event_id,
             round_number=number,
             attendee_id=attendee_id,

@@ -79,7 +79,7 @@ def vote_writer(runtime: Runtime) -> VoteWriter | None:
     if not settings.uses_postgresql or settings.vote_writer_connections == 0:
         return None
     return VoteWriter(
-        database_url=settings.database_url,
+        database_url=settings.database_url.get_secret_value(),
         connections=settings.vote_writer_connections,
         max_batch=settings.vote_batch_max,
         on_commit=lambda committed: runtime.deferred.run(_after_batch(runtime, committed), name="vote-batch"),
@@ -288,7 +288,7 @@ async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote
         channel=vote.channel,
         created_at=history.created_at,
     )
-    answer.receipt = receipt_of_row(runtime.secret_key, answer)  # as its first answer gave it
+    answer.receipt = receipt_of_row(runtime.secret_key.get_secret_value(), answer)  # as its first answer gave it
     return answer
 
 
@@ -330,7 +330,7 @@ def _receipt(
 ) -> str:
     """The vote's receipt (voting/receipts.py): one HMAC, before the INSERT that stores it."""
     return receipt_for(
-        runtime.secret_key,
+        runtime.secret_key.get_secret_value(),
         event_id=event_id,
         round_number=number,
         attendee_id=attendee_id,

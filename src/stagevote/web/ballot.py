@@ -50,7 +50,7 @@ async def read_ballot(
     token, or an attendee since erased · 404 the event is gone."""
     if credentials is None:
         raise Unauthorized("Reading a ballot needs `Authorization: Bearer <ballotToken>`.")
-    event_id = _event_of(credentials.credentials, runtime.secret_key)
+    event_id = _event_of(credentials.credentials, runtime.secret_key.get_secret_value())
     attendee = await attendees_service.attendee_for_ballot(
         session=session, runtime=runtime, ballot_token=credentials.credentials, event_id=event_id
     )

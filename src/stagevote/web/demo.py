@@ -155,7 +155,7 @@ async def create_demo(settings: Settings) -> Demo:
 
 async def has_no_event(settings: Settings) -> bool:
     """Whether the database holds no event at all (a first run: the place to suggest the demo)."""
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=1)
     try:
         async with unit_of_work(create_sessionmaker(engine)) as session:
             # the operator at the command line sees what an admin sees, drafts included
