@@ -115,7 +115,9 @@ async def test_a_vote_on_a_copy_that_missed_the_close_is_refused_and_the_seal_ho
     seal = await seal_of(stage, 1)
     assert seal["votes"] == 1 and seal["root"] == merkle.root_of([receipt])
     async with unit_of_work(runtime.sessionmaker) as session:
-        report = await seals.verify_event(session=session, secret_key=runtime.secret_key, event_id=stage.event_id)
+        report = await seals.verify_event(
+            session=session, secret_key=runtime.secret_key.get_secret_value(), event_id=stage.event_id
+        )
     assert report.holds, [check.problems for check in report.seals]
     counted = ok(await stage.board(1))
     assert sum(s["votes"] for s in counted["standings"]) == 1

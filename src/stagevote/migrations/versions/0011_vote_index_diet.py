@@ -28,9 +28,7 @@ def upgrade() -> None:
     op.drop_index("ix_votes_attendee_id", table_name="votes")
     if op.get_bind().dialect.name == "postgresql":
         for column, length, nullable in _CODES:
-            op.alter_column(
-                "votes", column, type_=sa.String(length=length, collation="C"), existing_nullable=nullable
-            )
+            op.alter_column("votes", column, type_=sa.String(length=length, collation="C"), existing_nullable=nullable)
 
 
 def downgrade() -> None:
