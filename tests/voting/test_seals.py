@@ -24,7 +24,7 @@ from tests.voting.test_timed_rounds import timed_stage
 
 
 async def asyncpg_connect(settings: Settings) -> asyncpg.Connection:
-    url = make_url(settings.database_url)
+    url = make_url(settings.database_url.get_secret_value())
     return await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
     )
