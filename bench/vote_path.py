@@ -375,6 +375,22 @@ async def integrity(run: Run, stage: Stage, database_url: str, round_number: int
     return f"DIFFERENCE ({', '.join(differences) or 'retries refused'}): {figures}"
 
 
+async def batch_sizes(base: str) -> str:
+    """The group commit's batches so far, summed over the server's workers (each answers /metrics from its own
+    registry: asked many times, every worker answers at least once, and the counts no longer move)."""
+    seen: dict[tuple[float, float], None] = {}
+    pattern = re.compile(r"^stagevote_vote_batch_size_(count|sum) ([0-9.e+]+)$", re.MULTILINE)
+    fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection each time: any worker may take it
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=fresh) as client:
+        for _ in range(40):
+            found = dict(pattern.findall((await client.get("/metrics")).text))
+            if "count" in found:
+                seen[(float(found["count"]), float(found["sum"]))] = None
+    batches, votes = sum(c for c, _ in seen), sum(v for _, v in seen)
+    mean = votes / batches if batches else 0.0
+    return f"group commit: {batches:.0f} batches of {mean:.1f} votes on average ({len(seen)} workers answered)"
+
+
 def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: Path) -> Run:
     script = tmp / "vote.sql"
     script.write_text(
@@ -696,6 +712,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             server=server.pid,
         )
         profile = finish_profiles(spies)
+        batches = await batch_sizes(public_url)
         peak_check = await integrity(peak, stage, database_url, 1, web_peak)
 
         # 80% of peak as an arrival rate, as near as wrk (closed loop) gets: four times the connections,
@@ -757,6 +774,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         log(f"web votes, POST /events/{{id}}/vote: {load}")
         table("web vote", [ceiling, database, peak, eighty], ceiling)
         log(f"  integrity, peak: {peak_check}")
+        log(f"  {batches} (peak run)")
         log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
         for run in (peak, eighty):
             if run.exhausted:

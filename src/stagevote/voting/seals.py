@@ -5,9 +5,9 @@ it: the receipts of its counted (not voided) votes, each recomputed from its row
 (voting/receipts.py), go into the tree of core/merkle.py; the root, the number of votes and the sorted
 receipts are stored in `round_seals`. A seal is history: a void after it changes the receipt's
 `status`, not the root. A proof's sibling hashes are SHA-256 of other receipts (80 random-looking
-bits each): they prove inclusion and reveal no other vote. A round is sealed once; a vote that commits
-after its seal (a ballot the group commit answered in the moment the round closed) is not in it, and
-the audit names it.
+bits each): they prove inclusion and reveal no other vote. A round is sealed once. No vote commits after
+its round's seal: a vote insert holds the round's row until it commits (voting/repository.py), so
+the close waits for it and the seal holds it, and a vote after the close finds the round closed.
 
 `verify_event` (the `stagevote audit verify EVENT` command) recomputes every sealed round from the
 votes table: the stored receipts must give the stored root, and the receipts recomputed from the rows
