@@ -4,9 +4,11 @@ public, 409 while the round is open or pending, 404 for what does not exist."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import asyncpg
 import pytest
+import time_machine
 from httpx import AsyncClient
 from sqlalchemy.engine import make_url
 
@@ -20,7 +22,7 @@ from stagevote.voting.context import _key as context_key
 from tests.conftest import Actor
 from tests.factories import Stage, build_stage
 from tests.http import ok, problem
-from tests.voting.test_timed_rounds import timed_stage
+from tests.voting.test_timed_rounds import round_status, timed_stage
 
 
 async def asyncpg_connect(settings: Settings) -> asyncpg.Connection:
@@ -151,3 +153,36 @@ async def test_a_vote_during_a_close_waits_for_it_and_is_refused(stage: Stage, s
         assert count == 1
     finally:
         await closing.close()
+
+
+@pytest.mark.postgresql
+async def test_the_clock_closes_a_round_that_a_vote_holds_once_the_vote_commits(
+    client: AsyncClient, runtime: Runtime, admin: Actor, settings: Settings
+) -> None:
+    """Under steady voting some vote always holds the round's row: the clock waits for it, never skips it."""
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=30)
+    clock = RoundClock(runtime)
+    await clock.tick()
+    voting = await asyncpg_connect(settings)
+    try:
+        transaction = voting.transaction()
+        await transaction.start()
+        await voting.execute(
+            "SELECT 1 FROM rounds WHERE event_id = $1 AND number = 1 FOR SHARE", stage.event_id
+        )  # as a vote's insert holds it until its commit
+        with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31), tick=True):
+            tick = asyncio.create_task(clock.tick())
+            for _ in range(1000):  # until the clock waits for the vote's lock
+                waiting = await voting.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                if waiting or tick.done():
+                    break
+                await asyncio.sleep(0.01)
+            await transaction.commit()
+            await tick
+            assert await round_status(stage) == "closed"
+        assert (await seal_of(stage, 1))["votes"] == 0
+    finally:
+        await voting.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import time_machine
 from httpx import AsyncClient
 
+from stagevote.core.db import unit_of_work, utcnow
 from stagevote.core.runtime import Runtime
+from stagevote.events import service as events_service
 from stagevote.events.clock import RoundClock
 from tests.conftest import Actor
 from tests.factories import Stage, event_body
@@ -68,3 +71,18 @@ async def test_a_timed_round_can_still_be_closed_by_hand(client: AsyncClient, ru
     await stage.admin_post("/rounds/1/close")
     assert await round_status(stage) == "closed"
     assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 409
+
+
+async def test_clocks_of_two_instances_close_a_round_once(client: AsyncClient, runtime: Runtime, admin: Actor) -> None:
+    stage = await timed_stage(client, runtime, admin, opens=-1, closes=30)
+    await RoundClock(runtime).tick()
+
+    async def one_clock() -> list[int]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            changed = await events_service.apply_clock(session=session, runtime=runtime, now=utcnow())
+            return [r.number for r in changed]
+
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31), tick=True):
+        first, second = await asyncio.gather(one_clock(), one_clock())
+    assert sorted(first + second) == [1]  # one of them closed it, the other found it closed
+    assert await round_status(stage) == "closed"

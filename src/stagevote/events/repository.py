@@ -123,7 +123,10 @@ class RoundRepository(Repository[Round]):
                 select(Round)
                 .where(Round.event_id.in_(live), or_(to_open, to_close))
                 .order_by(Round.event_id, Round.number)
-                .with_for_update(skip_locked=True)
+                # waits, never skips: a vote under way holds its round's row (FOR SHARE) until it commits,
+                # and under steady voting some vote always does; another instance's clock that changed
+                # the row first makes it no longer due (PostgreSQL re-reads the locked row's condition)
+                .with_for_update()
             )
         ).all()
 

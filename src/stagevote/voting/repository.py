@@ -20,9 +20,10 @@ from stagevote.voting.models import RoundSeal, Vote, VoteToken
 # row; ON CONFLICT DO NOTHING covers a slot or a token taken meanwhile, and a token a vote change
 # replaced (`vote_tokens`, almost always empty) is never taken again. The round must be open in the
 # table at the vote's time, as `events.service.effective_round_status` reads it, and its row is held
-# FOR SHARE until the commit (`held`: once per round of the batch): a round's close (an UPDATE of that
-# row) waits for the batch, and a batch after the close sees it closed, so the seal made in the
-# close's transaction holds every vote the round took. Each attendee is read by its primary key
+# FOR SHARE until the commit (`held`: once per round of the batch, in the order the round clock locks
+# them, so the two never deadlock): a round's close (an UPDATE of that row) waits for the batch, and
+# a batch after the close sees it closed, so the seal made in the close's transaction holds every
+# vote the round took. Each attendee is read by its primary key
 # whatever the planner thinks of the table's size (OFFSET 0 keeps that subquery as written: at
 # doors-open the statistics lag, and a plan that scans the event's attendees per vote is ruinous).
 # A row it does not return goes back to the one-by-one path, which answers why.
@@ -36,6 +37,7 @@ WITH ballot AS (
 ), held AS (
     SELECT r.event_id, r.number, r.status, r.opens_at, r.closes_at FROM rounds r
     WHERE (r.event_id, r.number) IN (SELECT b.event_id, b.round FROM ballot b)
+    ORDER BY r.event_id, r.number
     FOR SHARE
 ), eligible AS (
     SELECT b.*, (
