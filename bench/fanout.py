@@ -490,8 +490,18 @@ async def scenario(args: argparse.Namespace) -> None:
             ballots = [encode_jwt({"att": a.id, "evt": event_id}, secret=runtime.secret_key.get_secret_value(), purpose="ballot", lifetime=dt.timedelta(hours=6)) for a in attendees]
             voter = Voter(base, event_id, artists, ballots)
 
-            if args.profile:
-                profiler = start_profiler(server.pid, tmp, args)
+            def profile(phase: str) -> None:
+                """--profile: py-spy from the first phase to the end, or over the --profile-phase only."""
+                nonlocal profiler
+                if not args.profile or (args.profile_phase == "all" and phase != "doors"):
+                    return
+                if profiler is not None:
+                    stop_profiler(profiler)
+                    profiler = None
+                if args.profile_phase in (phase, "all"):
+                    profiler = start_profiler(server.pid, tmp, args)
+
+            profile("doors")
             meter = CpuMeter(server.pid)
             print(f"== {args.clients} leaderboard watchers (default topics), server workers {args.workers}, "
                   f"{args.processes} client processes, {os.cpu_count()} cores shared with the clients and the vote sender")  # fmt: skip
@@ -510,6 +520,7 @@ async def scenario(args: argparse.Namespace) -> None:
             await asyncio.sleep(1)
 
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
+                profile("watchers")
                 for rate in args.rates:
                     marks = await crowd.ask("mark", [None] * len(crowd.pipes))
                     voter.sent = {}
@@ -531,11 +542,13 @@ async def scenario(args: argparse.Namespace) -> None:
                 await asyncio.sleep(5)  # the server lets 5,000 sockets go before the next doors open
 
                 print(f"== {args.clients} round-only clients (topics round, event) + {args.screens} screens, {args.phone_rate:.0f} votes/s")
+                profile("phones-doors")
                 merged = await crowd.connect(args.clients, [{"eventId": event_id, "topics": ["round", "event"]}], gate=args.gate, wait=args.wait)
                 summarise_connect("phones", merged, args.clients)
                 screens = await crowd.connect(args.screens, [{"eventId": event_id}], gate=args.gate, wait=args.wait)
                 summarise_connect("screens", screens, args.screens)
                 marks = await crowd.ask("mark", [None] * len(crowd.pipes))
+                profile("phones")
                 voter.sent = {}
                 changes: list[tuple[float, int, str]] = []
                 took: list[float] = []
@@ -700,6 +713,8 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=30, help="how long to wait for subscribe acks")
     parser.add_argument("--sample", type=int, default=200, help="clients whose every latency is counted")
     parser.add_argument("--profile", default=None, help="record the server with py-spy into this file (.svg; .json for speedscope; .txt for collapsed stacks)")
+    parser.add_argument("--profile-phase", default="all", choices=["all", "doors", "watchers", "phones-doors", "phones"],
+                        help="with --profile: record only this phase (the first doors open, the watchers' votes, the phones' doors open, the phones' votes)")
     parser.add_argument("--doors-only", action="store_true", help="stop after the doors-open burst (to profile it)")
     parser.add_argument("--micro", action="store_true", help="the fan-out alone: python-socketio's emit against ours")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "MANAGER"), help=argparse.SUPPRESS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import socketio
 from fastapi import FastAPI
@@ -42,6 +42,28 @@ from stagevote.voting.routes import router as voting_router
 from stagevote.web.mount import install_web
 from stagevote.wiring import close_domains, install_domains
 
+# The collector's generations while the app runs (Python's default: 700, 10, 10). With the start-up objects
+# frozen, the heap the collector sees is small, so a doors-open burst (a hundred-odd objects per websocket)
+# grew it by a quarter again and again: ten full passes per burst, a third of a worker's CPU, pauses of
+# up to a second. A young collection every 10,000 objects (a full pass considered after a million) lets
+# the objects of a handshake die young and keeps the full passes out of the burst (bench/fanout.py).
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+@contextmanager
+def collector_for_serving() -> Iterator[None]:
+    """What is loaded by now (modules, metadata, phone number tables) lives as long as the app: out of the
+    collector's full passes, which walked all of it (pauses of 100+ ms under load, measured); and the
+    generations above. As it was again afterwards (a test process starts and stops many apps)."""
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -68,21 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runtime.queue.in_process:  # on the in-memory broker this process is its own worker
             sweeper.start()
         reconciler.start()  # unless TALLY_RECONCILE_SECONDS is 0
-        # What is loaded by now (modules, metadata, phone number tables) lives as long as the app: out of
-        # the collector's full passes, which walked all of it (pauses of 100+ ms under load, measured).
-        gc.freeze()
-        try:
-            yield
-        finally:
-            # side by side: each may wait its grace period for a dependency that does not answer
-            await asyncio.gather(
-                sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop(), reconciler.stop()
-            )
-            if vote_writer is not None:
-                await vote_writer.stop()
-            await close_domains(runtime)
-            await runtime.close()
-            gc.unfreeze()  # collectable again (a test process starts and stops many apps)
+        with collector_for_serving():
+            try:
+                yield
+            finally:
+                # side by side: each may wait its grace period for a dependency that does not answer
+                await asyncio.gather(
+                    sweeper.stop(), clock.stop(), broadcaster.stop(), runtime.bus.stop(), reconciler.stop()
+                )
+                if vote_writer is not None:
+                    await vote_writer.stop()
+                await close_domains(runtime)
+                await runtime.close()
 
     app = FastAPI(
         title="stagevote",

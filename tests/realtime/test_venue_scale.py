@@ -243,3 +243,35 @@ async def test_subscribing_again_with_fewer_topics_stops_the_leaderboard(
         assert screen.received["leaderboard"] == []
     finally:
         await venue.client.disconnect()
+
+
+async def test_a_screen_that_leaves_is_in_no_room_and_the_others_stay(
+    served_app: tuple[str, Any],  # noqa: F811
+    http: AsyncClient,  # noqa: F811
+    screen: Screen,  # noqa: F811
+) -> None:
+    runtime: Runtime = served_app[1].other_asgi_app.state.runtime
+    manager: FanOut = served_app[1].other_asgi_app.state.live.manager
+    stage = await build_stage(http, runtime, await staff(runtime))
+    leaving = Screen()
+    await leaving.connect(served_app[0])
+    assert (await leaving.subscribe(stage.event_id))["ok"] is True
+    assert (await screen.subscribe(stage.event_id))["ok"] is True
+    gone, staying = leaving.client.get_sid("/live"), screen.client.get_sid("/live")
+    await leaving.client.disconnect()
+    for _ in range(250):  # the server hears the goodbye a moment later
+        if not any(gone in members for members in manager.rooms["/live"].values()):
+            break
+        await asyncio.sleep(0.02)
+    rooms = manager.rooms["/live"]
+    assert not any(gone in members for members in rooms.values())
+    assert gone not in rooms and staying in rooms[staying]  # each socket's own room
+    assert {room for room, members in rooms.items() if staying in members} == {
+        None,
+        staying,
+        f"event:{stage.event_id}",
+        f"event:{stage.event_id}:round",
+        f"event:{stage.event_id}:event",
+    }
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201
+    await screen.wait_for("leaderboard", lambda b: b["totalVotes"] == 1)

@@ -56,9 +56,17 @@ class EventRepository(Repository[Event]):
         return await self.page(statement.order_by(Event.start_date, Event.id), limit=limit, offset=offset)
 
     async def get_for_update(self, event_id: int) -> Event | None:
-        """The event, locked for the rest of the unit of work (PostgreSQL; SQLite locks the whole file)."""
+        """The event, locked for the rest of the unit of work (PostgreSQL; SQLite locks the whole file).
+
+        `FOR NO KEY UPDATE`: changes of the event wait for each other, but not the votes. Each vote's
+        foreign key takes a key-share lock on the event row, which `FOR UPDATE` would make wait until a
+        round's close (its seal, its results queued) commits: every vote of the event held up for that.
+        """
         statement = (
-            select(Event).where(Event.id == event_id).with_for_update().execution_options(populate_existing=True)
+            select(Event)
+            .where(Event.id == event_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
         )
         return await self.session.scalar(statement)
 

@@ -14,6 +14,10 @@ of screens that is a large part of a core per emit. `FanOut` does per client onl
 An uncompressed frame is valid even where the client negotiated permessage-deflate (RFC 7692: only
 frames with RSV1 set are compressed). Across instances the Redis manager still carries emits
 (`RedisFanOut`): every instance fans its own sockets out this way.
+
+A disconnect leaves the rooms the socket is in, kept per socket here: python-socketio looks through
+every room of the namespace for it, and every socket has a room of its own, so 5,000 sockets leaving
+at once cost 25 million look-ups (seconds of CPU, on the core the next doors-open needs).
 """
 
 from __future__ import annotations
@@ -84,6 +88,31 @@ class FanOut(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.direct_writes = 0  # frames written straight to a transport
         self.queued_writes = 0  # packets handed to a socket's own queue
+        self._rooms_of: dict[tuple[str, str], set[Any]] = {}  # (namespace, sid) → its rooms, None and its own included
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """python-socketio's, leaving only the rooms this socket is in."""
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            waiting = pending.get(namespace)
+            if waiting is not None and sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del pending[namespace]
 
     async def emit(
         self,
