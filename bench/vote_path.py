@@ -375,6 +375,17 @@ async def integrity(run: Run, stage: Stage, database_url: str, round_number: int
     return f"DIFFERENCE ({', '.join(differences) or 'retries refused'}): {figures}"
 
 
+async def analyze(database_url: str) -> None:
+    """Statistics of the tables just filled, as autovacuum gathers them on a production database within a
+    minute of a bulk insert (a machine's PostgreSQL may run without autovacuum: this one's says `SHOW
+    autovacuum`). The vote path's statements are written to plan well without them too."""
+    connection = await pg_connect(database_url)
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
 async def batch_sizes(base: str) -> str:
     """The group commit's batches so far, summed over the server's workers (each answers /metrics from its own
     registry: asked many times, every worker answers at least once, and the counts no longer move)."""
@@ -636,6 +647,7 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
         stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
         stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
+        await analyze(database_url)
         everyone = range(args.ballots)
         split = int(args.ballots * 0.15)
         web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))

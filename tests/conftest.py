@@ -130,8 +130,10 @@ def redis_url() -> str | None:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settings:
-    return Settings(
+async def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> AsyncIterator[Settings]:
+    """The test's settings; afterwards the database and the test's Redis keys are emptied, whatever app the test
+    made of them (the `app` fixture's, or one of its own), so that no row outlives its test."""
+    value = Settings(
         database_url=database_url,
         redis_url=redis_url,
         redis_key_prefix=f"stagevote-test:{uuid.uuid4().hex}:",
@@ -144,6 +146,8 @@ def settings(database_url: str, redis_url: str | None, tmp_path: Path) -> Settin
         quiet_hours_end=dt.time(0, 0),
         marketing_per_day=0,
     )
+    yield value
+    await _empty_everything(value)
 
 
 async def _empty_everything(settings: Settings) -> None:
@@ -175,11 +179,8 @@ async def _empty_everything(settings: Settings) -> None:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    try:
-        async with LifespanManager(application):
-            yield application
-    finally:
-        await _empty_everything(settings)
+    async with LifespanManager(application):
+        yield application
 
 
 @pytest.fixture

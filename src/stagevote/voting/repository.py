@@ -25,7 +25,10 @@ from stagevote.voting.models import RoundSeal, Vote, VoteToken
 # a batch after the close sees it closed, so the seal made in the close's transaction holds every
 # vote the round took. Each attendee is read by its primary key
 # whatever the planner thinks of the table's size (OFFSET 0 keeps that subquery as written: at
-# doors-open the statistics lag, and a plan that scans the event's attendees per vote is ruinous).
+# doors-open the statistics lag, and a plan that scans the event's attendees per vote is ruinous). For
+# the same reason the next free slot is looked up by attendee and round only (an attendee votes in one
+# event: the join checks it): with the event in that condition too, a planner that thinks the table
+# empty may take the (event, round, artist) index and read every vote of the round for each vote.
 # A row it does not return goes back to the one-by-one path, which answers why.
 BATCH_INSERT_SQL = """
 WITH ballot AS (
@@ -41,8 +44,7 @@ WITH ballot AS (
     FOR SHARE
 ), eligible AS (
     SELECT b.*, (
-        SELECT coalesce(max(v.slot), 0) + 1 FROM votes v
-        WHERE v.attendee_id = b.attendee_id AND v.event_id = b.event_id AND v.round = b.round
+        SELECT coalesce(max(v.slot), 0) + 1 FROM votes v WHERE v.attendee_id = b.attendee_id AND v.round = b.round
     ) AS slot
     FROM ballot b
     JOIN held r ON r.event_id = b.event_id AND r.number = b.round
@@ -139,9 +141,9 @@ class VoteRepository(Repository[Vote]):
         it), or when a concurrent vote took the same slot first (ON CONFLICT DO NOTHING covers the
         slot and the token).
         """
-        next_slot = (
+        next_slot = (  # by attendee and round, as BATCH_INSERT_SQL says why (the attendee is of this event)
             select(func.coalesce(func.max(Vote.slot), 0) + 1)
-            .where(Vote.attendee_id == attendee_id, Vote.event_id == event_id, Vote.round == round_number)
+            .where(Vote.attendee_id == attendee_id, Vote.round == round_number)
             .scalar_subquery()
         )
         source = select(
