@@ -96,6 +96,7 @@ class Run:
     exhausted: int = 0
     errors: int = 0
     cpu_us: float = 0.0  # CPU time of the server's processes per 2xx answer (0: not measured)
+    database_cpu_us: float = 0.0  # CPU time of PostgreSQL's processes per 2xx answer (all of them: a quiet machine)
 
 
 def group_cpu_seconds(group: int) -> float:
@@ -106,6 +107,19 @@ def group_cpu_seconds(group: int) -> float:
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(stat).read_text().rpartition(")")[2].split()
             if int(fields[2]) == group:  # after the name: state, ppid, pgrp, … utime (12), stime (13)
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def named_cpu_seconds(command: str) -> float:
+    """User + system CPU time of every live process whose name is `command` (`postgres`: the server and its
+    backends, the vote writers' included)."""
+    ticks = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            head, _, tail = Path(stat).read_text().rpartition(")")
+            if head.partition("(")[2] == command:
+                fields = tail.split()
                 ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -142,8 +156,10 @@ def run_wrk(
         str(pause_ms),
     ]
     cpu_before = group_cpu_seconds(server) if server else 0.0
+    database_before = named_cpu_seconds("postgres")
     subprocess.run(command, env={**os.environ, "STAGEVOTE_WRK_OUT": str(out)}, check=True, capture_output=True)
     cpu = group_cpu_seconds(server) - cpu_before if server else 0.0
+    database_cpu = named_cpu_seconds("postgres") - database_before
     totals: dict[str, int] = {}
     waiting: list[str] = []
     for line in out.read_text().splitlines():
@@ -165,6 +181,7 @@ def run_wrk(
         errors=totals["errors"] + totals["refused"],
         note=f"{totals['refused']} non-2xx" if totals["refused"] else "",
         cpu_us=cpu * 1e6 / answered_2xx if server and answered_2xx else 0.0,
+        database_cpu_us=database_cpu * 1e6 / answered_2xx if answered_2xx else 0.0,
     )
 
 
@@ -533,6 +550,8 @@ def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]], run: str 
             continue
         for line in out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
+            if not count.isdigit():  # a line py-spy cut short
+                continue
             frames = stack.split(";")
             n = int(count)
             total += n
@@ -805,7 +824,8 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
         if peak.cpu_us and ceiling.cpu_us:
             log(
                 f"  server CPU per answer: stagevote {peak.cpu_us:.0f} µs, bare framework {ceiling.cpu_us:.0f} µs"
-                f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least)"
+                f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
+                f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
             )
         log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
     finally:
