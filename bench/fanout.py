@@ -424,6 +424,7 @@ async def report(crowd: Crowd, marks: list[Any], voter: Voter, finals: dict[int,
 async def scenario(args: argparse.Namespace) -> None:
     import httpx  # noqa: PLC0415
     from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
 
     from stagevote.attendees.models import Attendee  # noqa: PLC0415
     from stagevote.config import Settings  # noqa: PLC0415
@@ -487,6 +488,8 @@ async def scenario(args: argparse.Namespace) -> None:
                 attendees = [Attendee(event_id=event_id, phone_number=None, confirmed_at=utcnow()) for i in range(needed)]
                 session.add_all(attendees)
                 await session.flush()
+            async with runtime.engine.begin() as connection:  # statistics, as autovacuum would gather them
+                await connection.execute(text("ANALYZE"))
             ballots = [encode_jwt({"att": a.id, "evt": event_id}, secret=runtime.secret_key.get_secret_value(), purpose="ballot", lifetime=dt.timedelta(hours=6)) for a in attendees]
             voter = Voter(base, event_id, artists, ballots)
 
