@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import asyncpg
 import pytest
@@ -30,6 +31,17 @@ async def asyncpg_connect(settings: Settings) -> asyncpg.Connection:
     return await asyncpg.connect(
         host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
     )
+
+
+async def until_waiting_for_a_lock(connection: asyncpg.Connection, task: asyncio.Task[Any]) -> None:
+    """Until a session of this database waits for a lock (the task's, as nothing else runs here), or the task ends."""
+    for _ in range(1000):
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting or task.done():
+            return
+        await asyncio.sleep(0.01)
 
 
 async def seal_of(stage: Stage, number: int) -> dict[str, object]:
@@ -139,13 +151,7 @@ async def test_a_vote_during_a_close_waits_for_it_and_is_refused(stage: Stage, s
             "UPDATE rounds SET status = 'closed', closed_at = now() WHERE event_id = $1 AND number = 1", stage.event_id
         )
         vote = asyncio.create_task(stage.vote(late, "Foxes"))
-        for _ in range(1000):  # until the vote waits for the close's lock on the round
-            waiting = await closing.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting or vote.done():
-                break
-            await asyncio.sleep(0.01)
+        await until_waiting_for_a_lock(closing, vote)
         assert not vote.done(), "the vote did not wait for the round's close"
         await transaction.commit()
         assert problem(await vote, 409)["type"].endswith("round-not-open")
@@ -172,14 +178,7 @@ async def test_the_clock_closes_a_round_that_a_vote_holds_once_the_vote_commits(
         )  # as a vote's insert holds it until its commit
         with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31), tick=True):
             tick = asyncio.create_task(clock.tick())
-            for _ in range(1000):  # until the clock waits for the vote's lock
-                waiting = await voting.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                if waiting or tick.done():
-                    break
-                await asyncio.sleep(0.01)
+            await until_waiting_for_a_lock(voting, tick)
             await transaction.commit()
             await tick
             assert await round_status(stage) == "closed"
