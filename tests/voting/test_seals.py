@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 import time_machine
 from httpx import AsyncClient
-from sqlalchemy.engine import make_url
 
 from stagevote.config import Settings
 from stagevote.core import merkle
@@ -20,6 +19,7 @@ from stagevote.core.runtime import Runtime
 from stagevote.events.clock import RoundClock
 from stagevote.voting import seals
 from stagevote.voting.context import _key as context_key
+from stagevote.voting.writer import asyncpg_dsn
 from tests.conftest import Actor
 from tests.factories import Stage, build_stage
 from tests.http import ok, problem
@@ -27,10 +27,8 @@ from tests.voting.test_timed_rounds import round_status, timed_stage
 
 
 async def asyncpg_connect(settings: Settings) -> asyncpg.Connection:
-    url = make_url(settings.database_url.get_secret_value())
-    return await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
+    """A connection of the test's own, beside the app's (the vote writer's DSN)."""
+    return await asyncpg.connect(asyncpg_dsn(settings.database_url.get_secret_value()))
 
 
 async def until_waiting_for_a_lock(connection: asyncpg.Connection, task: asyncio.Task[Any]) -> None:

@@ -376,8 +376,8 @@ async def apply_clock(*, session: AsyncSession, runtime: Runtime, now: dt.dateti
     """Open and close timed rounds whose time has come; safe to run on every instance at once.
 
     The due rows are locked in one order (another instance's clock waits, then finds them changed), so
-    each change is made and announced once. A
-    timed round does not open while another round of its event is open: it waits for it to close.
+    each change is made and announced once. A timed round does not open while another round of its
+    event is open: it waits for it to close.
     """
     rounds = RoundRepository(session)
     changed: list[Round] = []
