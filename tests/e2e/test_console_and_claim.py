@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from httpx import AsyncClient
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.conftest import PASSWORD, Actor
 from tests.e2e.conftest import WAIT_MS, assert_accessible, open_page, screenshot
@@ -54,8 +55,17 @@ async def test_an_organizer_creates_an_event_invites_goes_live_opens_a_round_and
 
     await page.get_by_role("button", name="Publish").click()
     await expect(page.locator("#event-status")).to_have_text("published", timeout=WAIT_MS)
+
+    # the event's answer comes after its rounds' (as on a slow link): the rounds are still drawn for a live event
+    async def event_late(route: Route) -> None:
+        await asyncio.sleep(0.5)
+        await route.continue_()
+
+    await page.route(re.compile(rf"/events/{event_id}$"), event_late)
     await page.get_by_role("button", name="Go live").click()
     await expect(page.locator("#event-status")).to_have_text("live", timeout=WAIT_MS)
+    await page.unroute(re.compile(rf"/events/{event_id}$"))
+    await expect(page.get_by_role("button", name="Open round 1")).to_be_enabled(timeout=WAIT_MS)
     await page.get_by_role("button", name="Open round 1").click()
     await expect(page.get_by_role("button", name="Close round 1")).to_be_visible(timeout=WAIT_MS)
 

@@ -165,8 +165,8 @@ async function openEvent(eventId) {
       },
       handlers: {
         leaderboard: (board) => board.eventId === view.eventId && showStandings(board),
-        round: () => Promise.all([loadEvent(), loadRounds()]).catch(() => {}),
-        event: () => loadEvent().catch(() => {}),
+        round: () => loadEventAndRounds().catch(() => {}),
+        event: () => loadEventAndRounds().catch(() => {}),
       },
     });
     view.timer = setInterval(() => Promise.all([loadCounts(), loadMessages()]).catch(() => {}), 5000);
@@ -203,11 +203,18 @@ $("lifecycle").addEventListener("click", async (clicked) => {
   $("event-action-error").textContent = "";
   try {
     await session.call("POST", `/events/${view.eventId}/${action}`);
-    await Promise.all([loadEvent(), loadRounds()]);
+    await loadEventAndRounds();
   } catch (error) {
     $("event-action-error").textContent = problem(error);
   }
 });
+
+// the rounds' buttons follow the event's status: the event first, then its rounds (side by side, the
+// rounds could be drawn with the status from before, their buttons disabled on a live event)
+async function loadEventAndRounds() {
+  await loadEvent();
+  await loadRounds();
+}
 
 async function loadRounds() {
   const page = await session.call("GET", `/events/${view.eventId}/rounds?limit=100`);
