@@ -13,6 +13,12 @@ retried with the same token or MessageSid first, as a client does). The last lin
 `vote/framework ratio: X.XX`. Figures on a shared or busy machine are indicative only.
 
 Run: `make bench`, or `.venv/bin/python bench/vote_path.py --seconds 10` (see --help).
+
+`--ab NAME=VALUE` measures what a change costs instead: only the web peak, on server A (as configured)
+and server B (A plus those settings; `PYTHONPATH=<a worktree>/src` runs another checkout's code),
+in pairs whose order alternates (AB BA AB …, so a drift of the machine falls on both), each run on a
+freshly started server after a short warm-up, each with ballots of its own and its integrity line.
+The last line is `ab ratio B/A: X.XX` (the mean over the pairs of B's votes/s over A's).
 Needs PostgreSQL and Redis on loopback (STAGEVOTE_BENCH_DATABASE_URL / STAGEVOTE_BENCH_REDIS_URL),
 wrk and pgbench (installed with apt-get when missing and allowed).
 """
@@ -615,6 +621,14 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the server's workers during the peak run (pip install py-spy)"
     )
+    parser.add_argument(
+        "--ab",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="compare servers A (as configured) and B (with this setting too) on the web peak only; repeatable",
+    )
+    parser.add_argument("--pairs", type=int, default=4, help="A/B pairs of runs with --ab")
     args = parser.parse_args()
     args.wrk = ensure_tool("wrk", "wrk")
     args.pgbench = ensure_tool("pgbench", "postgresql")  # Debian ships pgbench with the server
@@ -663,6 +677,11 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             [*cli, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, log_file=server_log
         )
         await wait_healthy(public_url, server, server_log)
+        if args.ab:
+            log(f"-- A/B: {args.pairs} pairs (PostgreSQL database {name}, files in {tmp})")
+            serve = [*cli, "serve", "--port", str(port), "--workers", str(args.workers)]
+            await compare(args, processes, server, serve, env, tmp, email, database_url, secret)
+            return
         log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
         stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
         stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
@@ -834,6 +853,69 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
             await admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             shutil.rmtree(tmp, ignore_errors=True)
         await admin_connection.close()
+
+
+async def compare(
+    args: argparse.Namespace,
+    processes: Processes,
+    server: subprocess.Popen[bytes],
+    serve: list[str],
+    env: dict[str, str],
+    tmp: Path,
+    email: str,
+    database_url: str,
+    secret: str,
+) -> None:
+    """`--ab`: the web peak on server A and on server B, in pairs of alternating order; each run on a fresh
+    server, warmed up for two seconds on ballots of its own stage, then measured on the rest."""
+    public_url = env["STAGEVOTE_PUBLIC_URL"]
+    env_b = env | dict(setting.partition("=")[::2] for setting in args.ab)
+    order = [variant for n in range(args.pairs) for variant in (("A", "B") if n % 2 == 0 else ("B", "A"))]
+    warm = max(1, args.ballots // 10)
+    stages = []
+    for n in range(len(order)):  # each run's own events: one to warm up on, one measured
+        phones = 1_000_000 * (n + 1)
+        warm_stage = await build_stage(public_url, email, database_url, warm, phones + 500_000)
+        stage = await build_stage(public_url, email, database_url, args.ballots, phones)
+        warm_up = write_lines(tmp / f"ab{n}-warm.tsv", vote_lines(warm_stage, secret, 1, range(warm), f"w{n}"))
+        measured = write_lines(tmp / f"ab{n}.tsv", vote_lines(stage, secret, 1, range(args.ballots), f"ab{n}"))
+        stages.append((stage, warm_up, measured))
+    await analyze(database_url)
+    results: dict[str, list[Run]] = {"A": [], "B": []}
+    checks = []
+    for n, variant in enumerate(order):
+        processes.stop(server)
+        log_file = tmp / f"serve-{n}-{variant}.log"
+        server = processes.start(serve, env=env if variant == "A" else env_b, cwd=tmp, log_file=log_file)
+        await wait_healthy(public_url, server, log_file)
+        stage, warm_up, measured = stages[n]
+        run_wrk("warm-up", public_url, warm_up, args=args, cycle=False, seconds=2)
+        run = run_wrk(variant, public_url, measured, args=args, cycle=False, seconds=args.seconds, server=server.pid)
+        check = await integrity(run, stage, database_url, 1, measured)
+        checks.append(check)
+        results[variant].append(run)
+        log(
+            f"   run {n + 1:>2} {variant}: {run.rate:6.0f} votes/s, p50 {run.p50_ms:5.1f} ms, p99 {run.p99_ms:6.1f} ms,"
+            f" server CPU {run.cpu_us:4.0f} µs/answer, PostgreSQL {run.database_cpu_us:3.0f} µs/vote | {check}"
+        )
+    ratios = [b.rate / a.rate for a, b in zip(results["A"], results["B"], strict=True) if a.rate]
+    cpu = [b.cpu_us - a.cpu_us for a, b in zip(results["A"], results["B"], strict=True)]
+    mean = sum(ratios) / len(ratios) if ratios else float("nan")
+    load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s"
+    log(f"\n== A/B on the web vote peak ({args.pairs} pairs, {load})")
+    log(f"  B = A with {' '.join(args.ab)}")
+    for variant in ("A", "B"):
+        rates = sorted(run.rate for run in results[variant])
+        cpus = [run.cpu_us for run in results[variant]]
+        log(
+            f"  {variant}: votes/s {', '.join(f'{r:.0f}' for r in rates)} (mean {sum(rates) / len(rates):.0f});"
+            f" server CPU/answer mean {sum(cpus) / len(cpus):.0f} µs"
+        )
+    log(f"  B/A votes/s per pair: {', '.join(f'{r:.3f}' for r in ratios)}")
+    log(f"  B−A server CPU per answer per pair: {', '.join(f'{c:+.0f} µs' for c in cpu)}")
+    bad = [check for check in checks if not check.startswith("OK")]
+    log(f"  integrity: {'OK in every run' if not bad else f'{len(bad)} runs with a DIFFERENCE (above)'}")
+    log(f"ab ratio B/A: {mean:.2f}")
 
 
 async def integrity_two(run: Run, stage: Stage, database_url: str, round_number: int, files: list[Path]) -> str:
