@@ -20,6 +20,24 @@ Every reply is recorded in `messages` (status `sent`: Twilio sends it as the web
 inbound message is recorded first, by its MessageSid, with `ON CONFLICT DO NOTHING`: a retry of the
 same MessageSid finds it and gets the stored TwiML again, and nothing else happens. Replies are stored
 like every message text: ballot tokens and codes redacted, the reply itself sealed (`messaging.sealing`).
+
+A vote is the text that comes in bulk (a room voting in the same minute), so it costs what it must: one
+statement reads the number's opt-out and its latest live attendee row, the event's rules come from the vote
+path's in-process copy (as for a web vote), and on PostgreSQL the vote goes to the group commit
+(`voting.service.vote_by_code_in_batch`, the web ballot's writer); what the batch does not insert (the quota
+used, a closed round, a repeated token…) takes `cast_vote` one by one, in a savepoint, which gives every
+refusal. SQLite has no group commit: there every vote is one by one, in the text's unit of work.
+
+Two commits, in this order: the batch commits the vote on the writer's connection while the text's unit of
+work holds its claim; then the unit of work commits the reply, its `messages` row and the claim together. The
+"counted" TwiML is answered only after both, so it still means a durable vote. Between the two:
+- a retry of the MessageSid waits on the uncommitted claim (as for any text), then gets the stored reply;
+- if the unit of work fails or the process dies, the vote stands and the claim is gone. Twilio's retry claims
+  again; the batch inserts nothing (the token `sms:{MessageSid}` is used), `cast_vote` finds the vote by its
+  token and the answer is the first one, "counted" with the vote's round and receipt. Should the round have
+  closed (or the attendee been voided) before the retry, `cast_vote` refuses before it looks at the token, so a
+  refusal is answered "counted" too when the token already holds a vote of this attendee: the text acted once,
+  and gets the answer of the time it acted.
 """
 
 from __future__ import annotations

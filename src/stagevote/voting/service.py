@@ -17,7 +17,8 @@ On PostgreSQL a ballot vote first goes to the process's group commit (`voting/wr
 query before it (the ballot is a signed token, the event a cached copy), the attendee's right to
 vote checked by the batch statement's join. Whatever the batch did not insert (a repeated token,
 the quota used, an attendee who may not vote, a vote change) takes the one-by-one path above,
-which decides it and gives every answer but the plain 201.
+which decides it and gives every answer but the plain 201. An SMS vote by code takes the same group
+commit (`vote_by_code_in_batch`; sms/service.py says how its reply is kept after the vote's commit).
 """
 
 from __future__ import annotations
