@@ -20,9 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy.engine import make_url
 from vote_path import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
     PASSWORD,
@@ -35,6 +37,7 @@ from vote_path import (  # type: ignore[import-not-found]  # bench/ is the scrip
     ensure_tool,
     finish_profiles,
     free_port,
+    group_cpu_seconds,
     integrity,
     log,
     pg_connect,
@@ -48,7 +51,27 @@ from vote_path import (  # type: ignore[import-not-found]  # bench/ is the scrip
 from stagevote.migrations import upgrade
 
 
-async def main() -> None:
+async def steady_window(server: int, database_url: str, seconds: float) -> tuple[float, int, float]:
+    """The server's CPU seconds and the texts answered (inbound rows committed) from the run's second 2 to its
+    last second but one: the whole run's figure also holds the start, and the end, where wrk hangs up on the
+    requests under way (each a logged ClientDisconnect), a fixed cost that weighs more on a slower server."""
+    start, end = 2.0, max(3.0, seconds - 1)
+    connection = await pg_connect(database_url)
+    try:
+        await asyncio.sleep(start)
+        cpu, texts, began = group_cpu_seconds(server), await _texts(connection), time.perf_counter()
+        await asyncio.sleep(end - start)
+        cpu_end, texts_end, ended = group_cpu_seconds(server), await _texts(connection), time.perf_counter()
+    finally:
+        await connection.close()
+    return cpu_end - cpu, texts_end - texts, ended - began
+
+
+async def _texts(connection: asyncpg.Connection) -> int:
+    return int(await connection.fetchval("SELECT count(*) FROM inbound_messages"))
+
+
+async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="length of the measured wrk run")
     parser.add_argument("--warmup", type=float, default=3, help="length of the warm-up run before it")
@@ -91,7 +114,7 @@ async def main() -> None:
     cli = [sys.executable, "-m", "stagevote.cli"]
     try:
         email = "bench-admin@example.com"
-        subprocess.run(  # noqa: S603
+        subprocess.run(  # noqa: S603, ASYNC221 - before the server starts
             [*cli, "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"],
             env=env,
             cwd=tmp,
@@ -116,7 +139,11 @@ async def main() -> None:
         load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s"
         log(f"-- signed VOTE texts to POST /sms/join, stagevote serve --workers {args.workers} ({load})")
         spies = start_profiles(server, tmp, args) if args.profile else []
-        run = run_wrk("sms", public_url, texts, args=args, cycle=False, seconds=args.seconds, server=server.pid)
+        window = asyncio.create_task(steady_window(server.pid, database_url, args.seconds))
+        run = await asyncio.to_thread(
+            run_wrk, "sms", public_url, texts, args=args, cycle=False, seconds=args.seconds, server=server.pid
+        )
+        steady_cpu, steady_texts, steady_seconds = await window
         profile = finish_profiles(spies, "SMS vote")
         check = await integrity(run, stage, database_url, 1, texts)
         log(f"\n== SMS votes, POST /sms/join (signed 'VOTE <code>'), {load}, {os.cpu_count()} cores")
@@ -125,6 +152,12 @@ async def main() -> None:
             + (f"   {run.note}" if run.note else "")
         )
         log(f"  server CPU per text {run.cpu_us:.0f} µs   PostgreSQL CPU per text {run.database_cpu_us:.0f} µs")
+        if steady_texts:
+            log(
+                f"  steady state (second 2 to {args.seconds - 1:g} of the run):"
+                f" {steady_texts / steady_seconds:.0f} texts/s,"
+                f" server CPU per text {steady_cpu * 1e6 / steady_texts:.0f} µs"
+            )
         log(f"  integrity: {check}")
         if run.exhausted:
             log(f"  NOTE: ran out of texts ({run.exhausted} requests of nothing): raise --texts")
