@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Select, bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stagevote.attendees.models import Attendee, Consent, PhoneOptOut, PhoneOptOutDigest
@@ -17,6 +17,26 @@ from stagevote.voting.models import Vote
 
 # rows per INSERT or IN (...) statement: far below SQLite's limit of bound parameters
 CHUNK = 500
+
+
+# what the vote path reads of an attendee (`service.ensure_may_vote`, `language_of`, `needs_confirmation`)
+VOTER_COLUMNS = (
+    "id", "event_id", "phone_number", "language_pref", "opted_out", "pre_registered", "confirmed_at", "erased_at",
+    "voided_at",
+)  # fmt: skip
+_LIVE_VOTER = (
+    select(
+        *(getattr(Attendee, name) for name in VOTER_COLUMNS),
+        (
+            exists().where(PhoneOptOut.phone_number == bindparam("phone"))
+            | exists().where(PhoneOptOutDigest.digest == bindparam("digest"))
+        ).label("opted_out_anywhere"),
+    )
+    .join(Event, Event.id == Attendee.event_id)
+    .where(Attendee.phone_number == bindparam("phone"), Event.status == EventStatus.LIVE.value)
+    .order_by(Attendee.joined_at.desc(), Attendee.id.desc())  # as `_of_phone`
+    .limit(1)
+)
 
 
 class AttendeeRepository(Repository[Attendee]):
@@ -112,6 +132,13 @@ class AttendeeRepository(Repository[Attendee]):
         """The number's most recently joined attendee row (of an event in one of `statuses`), with its event."""
         row = (await self.session.execute(self._of_phone(phone_number, statuses).limit(1))).first()
         return (row[0], row[1]) if row is not None else None
+
+    async def latest_live_of_phone_with_opt_out(self, phone_number: str, digest: str) -> dict[str, Any] | None:
+        """The vote columns (`VOTER_COLUMNS`) of the number's most recently joined attendee row of a live event,
+        and `opted_out_anywhere`: whether the number opted out (as `PhoneOptOutRepository.is_opted_out` reads it);
+        None without such a row. One statement, built once: an SMS vote's look-up."""
+        row = (await self.session.execute(_LIVE_VOTER, {"phone": phone_number, "digest": digest})).mappings().first()
+        return dict(row) if row is not None else None
 
     async def with_code_of_phone(
         self, phone_number: str, *, statuses: Collection[EventStatus]

@@ -334,6 +334,28 @@ async def latest_attendee(
     return await AttendeeRepository(session).latest_of_phone(phone_number, statuses=statuses)
 
 
+@dataclass(frozen=True)
+class PhoneVoter:
+    """What an SMS vote needs of a number: whether it opted out, and its latest attendee row of a live event.
+
+    `attendee` is a snapshot of the columns the vote path reads (`VOTER_COLUMNS`: `ensure_may_vote`,
+    `language_of`, `needs_confirmation`), not a row of the session: read it, never change it."""
+
+    opted_out: bool
+    attendee: Attendee | None
+
+
+async def phone_voter(*, session: AsyncSession, runtime: Runtime, phone_number: str) -> PhoneVoter:
+    """`is_opted_out` and `latest_attendee(live_only=True)` in one statement (two when the number has no such
+    row), without the ORM's loading: an SMS vote's look-up."""
+    digest = phone_digest(runtime, phone_number)
+    found = await AttendeeRepository(session).latest_live_of_phone_with_opt_out(phone_number, digest)
+    if found is None:
+        return PhoneVoter(await PhoneOptOutRepository(session).is_opted_out(phone_number, digest), None)
+    opted_out = bool(found.pop("opted_out_anywhere"))
+    return PhoneVoter(opted_out=opted_out, attendee=Attendee(**found))
+
+
 # --- joining ---------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ runs, so the dependency only works where the route reads the body itself (upload
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from starlette.exceptions import HTTPException
@@ -80,10 +80,11 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def body_limit(max_bytes: int) -> Callable[[Request], None]:
-    """A route dependency: this route's body cap instead of `MAX_BODY_BYTES` (see the module docstring)."""
+def body_limit(max_bytes: int) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency: this route's body cap instead of `MAX_BODY_BYTES` (see the module docstring).
+    Async: FastAPI runs a plain `def` dependency in its threadpool, a hop per request (every SMS webhook)."""
 
-    def set_limit(request: Request) -> None:
+    async def set_limit(request: Request) -> None:
         cap = request.scope.get(LIMIT_SCOPE_KEY)
         if isinstance(cap, _Cap):
             cap.bytes = max_bytes

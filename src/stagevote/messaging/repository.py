@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -21,8 +21,19 @@ BULK_CHUNK = 1000
 BULK_TYPES = ("NUDGE", "RESULTS", "RECAP", "CUSTOM")
 
 
+REPLY_COLUMNS = (
+    "attendee_id", "event_id", "channel", "message_type", "status", "recipient", "body", "sealed_body", "sent_at",
+)  # fmt: skip
+_ADD_REPLY = insert(cast(Table, Message.__table__)).values({name: bindparam(name) for name in REPLY_COLUMNS})
+
+
 class MessageRepository(Repository[Message]):
     model = Message
+
+    async def add_reply(self, **values: Any) -> None:
+        """Insert an inline reply's row (`REPLY_COLUMNS`; the other columns take their defaults), read back by
+        nobody here: one Core INSERT built once, none of the ORM's flush (every inbound text writes one)."""
+        await self.session.execute(_ADD_REPLY, values)
 
     async def advance(self, provider_message_id: str, *, status: str, from_statuses: Collection[str]) -> int:
         """Move the provider's message to `status` if it is in one of `from_statuses`; how many rows moved."""

@@ -40,22 +40,20 @@ async def record_reply(
     message_type: MessageType,
     attendee_id: int | None = None,
     event_id: int | None = None,
-) -> Message:
+) -> None:
     """Keep an inline reply (TwiML, sent by the provider as the answer to an inbound SMS) on record,
-    its ballot token or code redacted."""
+    its ballot token or code redacted. One INSERT, no ORM object: every inbound text records one."""
     stored = sealing.seal(runtime.secret_key.get_secret_value(), body, message_type)
-    return await MessageRepository(session).add(
-        Message(
-            attendee_id=attendee_id,
-            event_id=event_id,
-            channel="sms",
-            message_type=message_type,
-            status="sent",
-            recipient=recipient,
-            body=stored.body,
-            sealed_body=stored.sealed,
-            sent_at=utcnow(),
-        )
+    await MessageRepository(session).add_reply(
+        attendee_id=attendee_id,
+        event_id=event_id,
+        channel="sms",
+        message_type=message_type,
+        status="sent",
+        recipient=recipient,
+        body=stored.body,
+        sealed_body=stored.sealed,
+        sent_at=utcnow(),
     )
 
 

@@ -94,6 +94,7 @@ async def inbound_sms(request: Request, session: SessionDep, runtime: RuntimeDep
     reply = await service.handle_inbound(
         session=session,
         runtime=runtime,
+        writer=request.app.state.vote_writer,
         message_sid=_field(form, "MessageSid") or "",
         from_number=_field(form, "From") or "",
         to_number=_field(form, "To", required=False),

@@ -20,6 +20,24 @@ Every reply is recorded in `messages` (status `sent`: Twilio sends it as the web
 inbound message is recorded first, by its MessageSid, with `ON CONFLICT DO NOTHING`: a retry of the
 same MessageSid finds it and gets the stored TwiML again, and nothing else happens. Replies are stored
 like every message text: ballot tokens and codes redacted, the reply itself sealed (`messaging.sealing`).
+
+A vote is the text that comes in bulk (a room voting in the same minute), so it costs what it must: one
+statement reads the number's opt-out and its latest live attendee row, the event's rules come from the vote
+path's in-process copy (as for a web vote), and on PostgreSQL the vote goes to the group commit
+(`voting.service.vote_by_code_in_batch`, the web ballot's writer); what the batch does not insert (the quota
+used, a closed round, a repeated token…) takes `cast_vote` one by one, in a savepoint, which gives every
+refusal. SQLite has no group commit: there every vote is one by one, in the text's unit of work.
+
+Two commits, in this order: the batch commits the vote on the writer's connection while the text's unit of
+work holds its claim; then the unit of work commits the reply, its `messages` row and the claim together. The
+"counted" TwiML is answered only after both, so it still means a durable vote. Between the two:
+- a retry of the MessageSid waits on the uncommitted claim (as for any text), then gets the stored reply;
+- if the unit of work fails or the process dies, the vote stands and the claim is gone. Twilio's retry claims
+  again; the batch inserts nothing (the token `sms:{MessageSid}` is used), `cast_vote` finds the vote by its
+  token and the answer is the first one, "counted" with the vote's round and receipt. Should the round have
+  closed (or the attendee been voided) before the retry, `cast_vote` refuses before it looks at the token, so a
+  refusal is answered "counted" too when the token already holds a vote of this attendee: the text acted once,
+  and gets the answer of the time it acted.
 """
 
 from __future__ import annotations
@@ -46,6 +64,7 @@ from stagevote.messaging.service import MessageType
 from stagevote.messaging.texts import TextKey, text
 from stagevote.sms.repository import InboundMessageRepository
 from stagevote.voting import service as voting_service
+from stagevote.voting.writer import VoteWriter
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
@@ -138,12 +157,14 @@ async def handle_inbound(
     *,
     session: AsyncSession,
     runtime: Runtime,
+    writer: VoteWriter | None,
     message_sid: str,
     from_number: str,
     to_number: str | None,
     body: str,
 ) -> str:
-    """Act on one inbound text (once per MessageSid) and answer the TwiML reply, recorded in `messages`."""
+    """Act on one inbound text (once per MessageSid) and answer the TwiML reply, recorded in `messages`.
+    `writer`: the process's group commit of votes (`voting.service.vote_writer`), None on SQLite."""
     inbound = InboundMessageRepository(session)
     if not await inbound.claim(message_sid=message_sid, from_number=from_number, to_number=to_number, body=body):
         earlier = await inbound.reply_of(message_sid)
@@ -152,8 +173,8 @@ async def handle_inbound(
     reply = Reply(None, "REPLY")
     if phone is not None:
         reply = await _answer(
-            session=session, runtime=runtime, phone=phone, command=parse_command(body), message_sid=message_sid,
-            words=body,
+            session=session, runtime=runtime, writer=writer, phone=phone, command=parse_command(body),
+            message_sid=message_sid, words=body,
         )  # fmt: skip
     if reply.body:
         await messaging_service.record_reply(
@@ -201,11 +222,23 @@ async def _language(session: AsyncSession, phone: str, command: Command) -> tupl
 
 
 async def _answer(
-    *, session: AsyncSession, runtime: Runtime, phone: str, command: Command, message_sid: str, words: str
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    writer: VoteWriter | None,
+    phone: str,
+    command: Command,
+    message_sid: str,
+    words: str,
 ) -> Reply:
     """The reply to a text; `words` (the text as received) go into the consent record of a JOIN, STOP or START."""
     if command.kind in ("stop", "start", "help"):
         return await _carrier_word(session=session, runtime=runtime, phone=phone, command=command, words=words)
+    if command.kind == "vote" and command.argument is not None:  # its look-up answers the opt-out too
+        return await _vote(
+            session=session, runtime=runtime, writer=writer, phone=phone, command=command,
+            vote_code=command.argument, sid=message_sid,
+        )  # fmt: skip
     if await attendees_service.is_opted_out(session=session, runtime=runtime, phone_number=phone):
         return Reply(None, "REPLY")  # an opted-out number hears nothing until START
     if command.kind in ("join", "word") and command.argument is not None:
@@ -214,10 +247,6 @@ async def _answer(
             return await _join(session=session, runtime=runtime, phone=phone, event=event, command=command, words=words)
     if command.kind == "code" and command.argument is not None:
         return await _confirm(session=session, runtime=runtime, phone=phone, code=command.argument)
-    if command.kind == "vote" and command.argument is not None:
-        return await _vote(
-            session=session, runtime=runtime, phone=phone, command=command, vote_code=command.argument, sid=message_sid
-        )
     return await _how_to(session=session, phone=phone, command=command)
 
 
@@ -292,21 +321,60 @@ async def _confirm(*, session: AsyncSession, runtime: Runtime, phone: str, code:
 
 
 async def _vote(
-    *, session: AsyncSession, runtime: Runtime, phone: str, command: Command, vote_code: str, sid: str
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    writer: VoteWriter | None,
+    phone: str,
+    command: Command,
+    vote_code: str,
+    sid: str,
 ) -> Reply:
-    found = await attendees_service.latest_attendee(session=session, phone_number=phone, live_only=True)
-    if found is None:
+    """A `VOTE <code>`: the number's opt-out and latest live attendee row in one statement, the event from the
+    vote path's copy, then the group commit (PostgreSQL) or, for anything it does not insert, `cast_vote`."""
+    voter = await attendees_service.phone_voter(session=session, runtime=runtime, phone_number=phone)
+    if voter.opted_out:
+        return Reply(None, "REPLY")  # an opted-out number hears nothing until START
+    attendee = voter.attendee
+    known = None
+    if attendee is not None:
+        known = await voting_service.event_for_vote(session=session, runtime=runtime, event_id=attendee.event_id)
+    if attendee is None or known is None:
         language, attendee, event = await _language(session, phone, command)
         return Reply(text("vote_not_joined", language), "VOTE", attendee, event)
-    attendee, event = found
+    event, config = known
     language = attendees_service.language_of(attendee, event)
-    config = events_service.vote_config_of(event)
     if not config.sms_voting:
         return Reply(text("vote_sms_off", language, kw=event.keyword), "VOTE", attendee, event)
     if attendee.confirmed_at is None and attendees_service.needs_confirmation(
         attendee=attendee, event=event, config=config
     ):
         return Reply(text("vote_confirm_first", language, kw=event.keyword), "VOTE", attendee, event)
+    return await _cast(
+        session=session, runtime=runtime, writer=writer, attendee=attendee, event=event, language=language,
+        vote_code=vote_code, token=f"sms:{sid}",
+    )  # fmt: skip
+
+
+async def _cast(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    writer: VoteWriter | None,
+    attendee: Attendee,
+    event: Event,
+    language: str,
+    vote_code: str,
+    token: str,
+) -> Reply:
+    """The vote, by the group commit when it takes it; else one by one, in a savepoint, which answers every refusal."""
+    if writer is not None:
+        batched = await voting_service.vote_by_code_in_batch(
+            session=session, runtime=runtime, writer=writer, event_id=event.id, attendee_id=attendee.id,
+            vote_code=vote_code, token=token, channel="sms",
+        )  # fmt: skip
+        if batched is not None:
+            return _counted(language, event, attendee, vote_code, batched.round, batched.receipt)
     try:
         async with session.begin_nested():  # a refused vote leaves nothing behind, whatever it had written
             cast = await voting_service.cast_vote(
@@ -317,13 +385,24 @@ async def _vote(
                 round_number=None,
                 artist_id=None,
                 vote_code=vote_code,
-                token=f"sms:{sid}",
+                token=token,
                 channel="sms",
             )
     except ProblemError as exc:
+        # the vote may stand already: a batch committed it, and this MessageSid's reply was lost with its
+        # unit of work (see the module docstring); it is answered as the first delivery would have been
+        earlier = await voting_service.vote_of_token(session=session, runtime=runtime, token=token)
+        if earlier is not None and earlier.attendee_id == attendee.id:
+            return _counted(language, event, attendee, vote_code, earlier.round, earlier.receipt)
         return Reply(_refusal(exc, language, event=event, vote_code=vote_code), "VOTE", attendee, event)
-    receipt = cast.vote.receipt or "-"  # none only for a vote cast before receipts existed
-    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=cast.vote.round, receipt=receipt)
+    return _counted(language, event, attendee, vote_code, cast.vote.round, cast.vote.receipt)
+
+
+def _counted(
+    language: str, event: Event, attendee: Attendee, vote_code: str, round_number: int, receipt: str | None
+) -> Reply:
+    shown = receipt or "-"  # none only for a vote cast before receipts existed
+    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=round_number, receipt=shown)
     return Reply(body, "VOTE", attendee, event)
 
 

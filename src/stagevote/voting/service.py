@@ -17,7 +17,8 @@ On PostgreSQL a ballot vote first goes to the process's group commit (`voting/wr
 query before it (the ballot is a signed token, the event a cached copy), the attendee's right to
 vote checked by the batch statement's join. Whatever the batch did not insert (a repeated token,
 the quota used, an attendee who may not vote, a vote change) takes the one-by-one path above,
-which decides it and gives every answer but the plain 201.
+which decides it and gives every answer but the plain 201. An SMS vote by code takes the same group
+commit (`vote_by_code_in_batch`; sms/service.py says how its reply is kept after the vote's commit).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from stagevote.core.errors import Conflict, Forbidden, NotFound, ProblemError, U
 from stagevote.core.runtime import Runtime
 from stagevote.core.tally import RECENT_SECONDS
 from stagevote.events import service as events_service
-from stagevote.events.models import EventStatus, RoundStatus
+from stagevote.events.models import Event, EventStatus, RoundStatus
+from stagevote.events.schemas import VoteConfig
 from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
 from stagevote.voting.receipts import receipt_for, receipt_of_row
@@ -180,6 +182,69 @@ async def _vote_in_batch(
         id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now, receipt=receipt
     )
     return BallotVote(answer, created=True)
+
+
+async def vote_by_code_in_batch(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    writer: VoteWriter,
+    event_id: int,
+    attendee_id: int,
+    vote_code: str,
+    token: str,
+    channel: str,
+) -> VoteRead | None:
+    """A vote by artist code in the open round (an SMS) through the group commit: the vote, committed, or
+    None when it must take `cast_vote`, which decides it and gives every answer but "counted".
+
+    `session` only loads the event's copy on a miss (the caller's unit of work: no second connection)."""
+    context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    if context is None:
+        return None
+    now = utcnow()
+    try:
+        number = _round_to_vote_in(context, None, now)
+        artist = _artist_to_vote_for(context, number, None, vote_code)
+    except ProblemError:  # the one-by-one path answers it, after the checks that come first there
+        return None
+    rule = attendees_service.ballot_rule(event=context.event, config=context.config)
+    receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
+    future = writer.submit(
+        PendingVote(
+            attendee_id=attendee_id,
+            event_id=event_id,
+            artist_id=artist,
+            round=number,
+            token=token,
+            channel=channel,
+            quota=context.config.votes_per_round,
+            registered_only=rule.registered_only,
+            confirm_registered=rule.confirm_registered,
+            confirm_walk_in=rule.confirm_walk_in,
+            created_at=now,
+            receipt=receipt,
+        )
+    )
+    vote_id = await future if future is not None else None
+    if vote_id is None:
+        return None
+    return VoteRead(
+        id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now, receipt=receipt
+    )
+
+
+async def vote_of_token(*, session: AsyncSession, runtime: Runtime, token: str) -> Vote | None:
+    """The vote a token made, as `cast_vote` answers a repeated token (a token a vote change replaced too)."""
+    votes = VoteRepository(session)
+    return await votes.get_by_token(token) or await _replaced(runtime, votes, token)
+
+
+async def event_for_vote(*, session: AsyncSession, runtime: Runtime, event_id: int) -> tuple[Event, VoteConfig] | None:
+    """The event and its rules as the vote path knows them: the in-process copy (`voting/context.py`), a
+    detached snapshot to read only; loaded with `session` on a miss."""
+    context = await vote_context(session=session, runtime=runtime, event_id=event_id)
+    return (context.event, context.config) if context is not None else None
 
 
 async def _after_batch(runtime: Runtime, committed: Sequence[tuple[PendingVote, int]]) -> None:
