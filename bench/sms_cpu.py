@@ -15,28 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
-from sqlalchemy.engine import make_url
 from vote_path import (  # type: ignore[import-not-found]  # bench/ is the script's own folder
-    PASSWORD,
-    PG,
-    REDIS,
-    TWILIO_TOKEN,
-    Processes,
+    System,
     analyze,
     build_stage,
     ensure_tool,
     finish_profiles,
-    free_port,
     group_cpu_seconds,
     integrity,
     log,
@@ -44,11 +31,9 @@ from vote_path import (  # type: ignore[import-not-found]  # bench/ is the scrip
     run_wrk,
     sms_lines,
     start_profiles,
-    wait_healthy,
+    system,
     write_lines,
 )
-
-from stagevote.migrations import upgrade
 
 
 async def steady_window(server: int, database_url: str, seconds: float) -> tuple[float, int, float]:
@@ -71,7 +56,7 @@ async def _texts(connection: asyncpg.Connection) -> int:
     return int(await connection.fetchval("SELECT count(*) FROM inbound_messages"))
 
 
-async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
+async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="length of the measured wrk run")
     parser.add_argument("--warmup", type=float, default=3, help="length of the warm-up run before it")
@@ -87,88 +72,49 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     args = parser.parse_args()
     args.wrk = ensure_tool("wrk", "wrk")
 
-    tmp = Path(tempfile.mkdtemp(prefix="stagevote-sms-bench-"))
-    name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
-    admin_connection = await pg_connect(PG)
-    await admin_connection.execute(f'CREATE DATABASE "{name}"')
-    database_url = make_url(PG).set(database=name).render_as_string(hide_password=False)
-    await upgrade(database_url)
-    port = free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    env |= {
-        "STAGEVOTE_DATABASE_URL": database_url,
-        "STAGEVOTE_REDIS_URL": REDIS,
-        "STAGEVOTE_BROKER_URL": REDIS,
-        "STAGEVOTE_REDIS_KEY_PREFIX": f"stagevote-bench:{uuid.uuid4().hex[:8]}:",
-        "STAGEVOTE_SECRET_KEY": secrets.token_urlsafe(48),
-        "STAGEVOTE_PUBLIC_URL": public_url,
-        "STAGEVOTE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "STAGEVOTE_LOG_LEVEL": "WARNING",
-        "STAGEVOTE_ROUND_CLOCK_SECONDS": "0",
-    }
-    for setting in args.server_env:
-        key, _, value = setting.partition("=")
-        env[key] = value
-    processes = Processes()
-    cli = [sys.executable, "-m", "stagevote.cli"]
-    try:
-        email = "bench-admin@example.com"
-        subprocess.run(  # noqa: S603, ASYNC221 - before the server starts
-            [*cli, "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"],
-            env=env,
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-        )
-        worker_log, server_log = tmp / "worker.log", tmp / "serve.log"
-        processes.start([*cli, "worker"], env=env, cwd=tmp, log_file=worker_log)
-        server = processes.start(
-            [*cli, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, log_file=server_log
-        )
-        await wait_healthy(public_url, server, server_log)
-        log(f"-- setting up {args.texts} attendees (PostgreSQL database {name}, files in {tmp})")
-        warm_stage = await build_stage(public_url, email, database_url, 5_000, 7_000_000)
-        stage = await build_stage(public_url, email, database_url, args.texts, 8_000_000)
-        await analyze(database_url)
-        warm = write_lines(tmp / "warm.tsv", sms_lines(warm_stage, public_url, range(5_000)))
-        texts = write_lines(tmp / "sms.tsv", sms_lines(stage, public_url, range(args.texts)))
+    async with system(args, prefix="stagevote-sms-bench-") as sut:
+        await measure(args, sut)
 
-        log(f"-- warm-up: {args.warmup:g} s")
-        run_wrk("warm-up", public_url, warm, args=args, cycle=False, seconds=args.warmup, server=server.pid)
-        load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s"
-        log(f"-- signed VOTE texts to POST /sms/join, stagevote serve --workers {args.workers} ({load})")
-        spies = start_profiles(server, tmp, args) if args.profile else []
-        window = asyncio.create_task(steady_window(server.pid, database_url, args.seconds))
-        run = await asyncio.to_thread(
-            run_wrk, "sms", public_url, texts, args=args, cycle=False, seconds=args.seconds, server=server.pid
-        )
-        steady_cpu, steady_texts, steady_seconds = await window
-        profile = finish_profiles(spies, "SMS vote")
-        check = await integrity(run, stage, database_url, 1, texts)
-        log(f"\n== SMS votes, POST /sms/join (signed 'VOTE <code>'), {load}, {os.cpu_count()} cores")
+
+async def measure(args: argparse.Namespace, sut: System) -> None:
+    """Warm up, then the measured run, on the system `system` started."""
+    tmp, database_url, public_url, email, server = sut.tmp, sut.database_url, sut.public_url, sut.email, sut.server
+    log(f"-- setting up {args.texts} attendees (PostgreSQL database {sut.name}, files in {tmp})")
+    warm_stage = await build_stage(public_url, email, database_url, 5_000, 7_000_000)
+    stage = await build_stage(public_url, email, database_url, args.texts, 8_000_000)
+    await analyze(database_url)
+    warm = write_lines(tmp / "warm.tsv", sms_lines(warm_stage, public_url, range(5_000)))
+    texts = write_lines(tmp / "sms.tsv", sms_lines(stage, public_url, range(args.texts)))
+
+    log(f"-- warm-up: {args.warmup:g} s")
+    run_wrk("warm-up", public_url, warm, args=args, cycle=False, seconds=args.warmup, server=server.pid)
+    load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s"
+    log(f"-- signed VOTE texts to POST /sms/join, stagevote serve --workers {args.workers} ({load})")
+    spies = start_profiles(server, tmp, args) if args.profile else []
+    window = asyncio.create_task(steady_window(server.pid, database_url, args.seconds))
+    run = await asyncio.to_thread(
+        run_wrk, "sms", public_url, texts, args=args, cycle=False, seconds=args.seconds, server=server.pid
+    )
+    steady_cpu, steady_texts, steady_seconds = await window
+    profile = finish_profiles(spies, "SMS vote")
+    check = await integrity(run, stage, database_url, 1, texts)
+    log(f"\n== SMS votes, POST /sms/join (signed 'VOTE <code>'), {load}, {os.cpu_count()} cores")
+    log(
+        f"  texts/s {run.rate:.0f}   p50 {run.p50_ms:.1f} ms   p99 {run.p99_ms:.1f} ms"
+        + (f"   {run.note}" if run.note else "")
+    )
+    log(f"  server CPU per text {run.cpu_us:.0f} µs   PostgreSQL CPU per text {run.database_cpu_us:.0f} µs")
+    if steady_texts:
         log(
-            f"  texts/s {run.rate:.0f}   p50 {run.p50_ms:.1f} ms   p99 {run.p99_ms:.1f} ms"
-            + (f"   {run.note}" if run.note else "")
+            f"  steady state (second 2 to {args.seconds - 1:g} of the run):"
+            f" {steady_texts / steady_seconds:.0f} texts/s,"
+            f" server CPU per text {steady_cpu * 1e6 / steady_texts:.0f} µs"
         )
-        log(f"  server CPU per text {run.cpu_us:.0f} µs   PostgreSQL CPU per text {run.database_cpu_us:.0f} µs")
-        if steady_texts:
-            log(
-                f"  steady state (second 2 to {args.seconds - 1:g} of the run):"
-                f" {steady_texts / steady_seconds:.0f} texts/s,"
-                f" server CPU per text {steady_cpu * 1e6 / steady_texts:.0f} µs"
-            )
-        log(f"  integrity: {check}")
-        if run.exhausted:
-            log(f"  NOTE: ran out of texts ({run.exhausted} requests of nothing): raise --texts")
-        if profile:
-            log(profile)
-    finally:
-        processes.stop_all()
-        if not args.keep:
-            await admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            shutil.rmtree(tmp, ignore_errors=True)
-        await admin_connection.close()
+    log(f"  integrity: {check}")
+    if run.exhausted:
+        log(f"  NOTE: ran out of texts ({run.exhausted} requests of nothing): raise --texts")
+    if profile:
+        log(profile)
 
 
 if __name__ == "__main__":

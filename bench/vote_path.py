@@ -41,7 +41,7 @@ import sys
 import tempfile
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -597,7 +597,82 @@ def table(title: str, runs: list[Run], ceiling: Run) -> None:
         log(line + (f"   {run.note}" if run.note else ""))
 
 
-async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
+@dataclass
+class System:
+    """`stagevote serve` and `stagevote worker` on a database of their own, as `system` started them."""
+
+    tmp: Path
+    name: str  # the database's
+    database_url: str
+    public_url: str
+    env: dict[str, str]
+    secret: str
+    email: str  # an admin's, whose password is PASSWORD
+    serve: list[str]  # the command that started the server
+    processes: Processes
+    server: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+    worker_log: Path
+
+
+@contextlib.asynccontextmanager
+async def system(args: argparse.Namespace, prefix: str = "stagevote-bench-") -> AsyncIterator[System]:
+    """A fresh PostgreSQL database, migrated, an admin, a worker and `stagevote serve --workers
+    args.workers` on PostgreSQL + Redis with `args.server_env`; all of it gone afterwards unless `args.keep`."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
+    admin_connection = await pg_connect(PG)
+    await admin_connection.execute(f'CREATE DATABASE "{name}"')
+    database_url = make_url(PG).set(database=name).render_as_string(hide_password=False)
+    await upgrade(database_url)
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    secret = secrets.token_urlsafe(48)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
+    env |= {
+        "STAGEVOTE_DATABASE_URL": database_url,
+        "STAGEVOTE_REDIS_URL": REDIS,
+        "STAGEVOTE_BROKER_URL": REDIS,
+        "STAGEVOTE_REDIS_KEY_PREFIX": f"stagevote-bench:{uuid.uuid4().hex[:8]}:",
+        "STAGEVOTE_SECRET_KEY": secret,
+        "STAGEVOTE_PUBLIC_URL": public_url,
+        "STAGEVOTE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "STAGEVOTE_LOG_LEVEL": "WARNING",
+        "STAGEVOTE_ROUND_CLOCK_SECONDS": "0",
+    }
+    if getattr(args, "pool_size", 0):
+        env["STAGEVOTE_DB_POOL_SIZE"] = str(args.pool_size)
+    for setting in args.server_env:
+        key, _, value = setting.partition("=")
+        env[key] = value
+    processes = Processes()
+    cli = [sys.executable, "-m", "stagevote.cli"]
+    try:
+        email = "bench-admin@example.com"
+        subprocess.run(  # noqa: S603, ASYNC221 - before the server starts
+            [*cli, "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"],
+            env=env,
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+        )
+        worker_log, server_log = tmp / "worker.log", tmp / "serve.log"
+        worker = processes.start([*cli, "worker"], env=env, cwd=tmp, log_file=worker_log)
+        serve = [*cli, "serve", "--port", str(port), "--workers", str(args.workers)]
+        server = processes.start(serve, env=env, cwd=tmp, log_file=server_log)
+        await wait_healthy(public_url, server, server_log)
+        yield System(
+            tmp, name, database_url, public_url, env, secret, email, serve, processes, server, worker, worker_log
+        )
+    finally:
+        processes.stop_all()
+        if not args.keep:
+            await admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(tmp, ignore_errors=True)
+        await admin_connection.close()
+
+
+async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20, help="length of each measured wrk run")
     parser.add_argument("--connections", type=int, default=64)
@@ -633,242 +708,193 @@ async def main() -> None:  # noqa: PLR0915 - one run, top to bottom
     args.wrk = ensure_tool("wrk", "wrk")
     args.pgbench = ensure_tool("pgbench", "postgresql")  # Debian ships pgbench with the server
 
-    tmp = Path(tempfile.mkdtemp(prefix="stagevote-bench-"))
-    name = f"stagevote_bench_{uuid.uuid4().hex[:8]}"
-    admin_connection = await pg_connect(PG)
-    await admin_connection.execute(f'CREATE DATABASE "{name}"')
-    database_url = make_url(PG).set(database=name).render_as_string(hide_password=False)
-    await upgrade(database_url)
-    port, bare_port = free_port(), free_port()
-    public_url = f"http://127.0.0.1:{port}"
-    secret = secrets.token_urlsafe(48)
-    prefix = f"stagevote-bench:{uuid.uuid4().hex[:8]}:"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGEVOTE_")}
-    env |= {
-        "STAGEVOTE_DATABASE_URL": database_url,
-        "STAGEVOTE_REDIS_URL": REDIS,
-        "STAGEVOTE_BROKER_URL": REDIS,
-        "STAGEVOTE_REDIS_KEY_PREFIX": prefix,
-        "STAGEVOTE_SECRET_KEY": secret,
-        "STAGEVOTE_PUBLIC_URL": public_url,
-        "STAGEVOTE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "STAGEVOTE_LOG_LEVEL": "WARNING",
-        "STAGEVOTE_ROUND_CLOCK_SECONDS": "0",
-    }
-    if args.pool_size:
-        env["STAGEVOTE_DB_POOL_SIZE"] = str(args.pool_size)
-    for setting in args.server_env:
-        name_, _, value = setting.partition("=")
-        env[name_] = value
-    processes = Processes()
-    cli = [sys.executable, "-m", "stagevote.cli"]
-    try:
-        email = "bench-admin@example.com"
-        subprocess.run(  # noqa: S603
-            [*cli, "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"],
-            env=env,
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-        )
-        worker_log, server_log = tmp / "worker.log", tmp / "serve.log"
-        worker = processes.start([*cli, "worker"], env=env, cwd=tmp, log_file=worker_log)
-        server = processes.start(
-            [*cli, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, log_file=server_log
-        )
-        await wait_healthy(public_url, server, server_log)
-        if args.ab:
-            log(f"-- A/B: {args.pairs} pairs (PostgreSQL database {name}, files in {tmp})")
-            serve = [*cli, "serve", "--port", str(port), "--workers", str(args.workers)]
-            await compare(args, processes, server, serve, env, tmp, email, database_url, secret)
-            return
-        log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
-        stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
-        stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
-        await analyze(database_url)
-        everyone = range(args.ballots)
-        split = int(args.ballots * 0.15)
-        web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))
-        calibrations = [  # two short runs, each with ballots of its own, to find wrk's delay for 80% of peak
-            write_lines(
-                tmp / f"web-cal{n}.tsv", vote_lines(stage_80, secret, 1, range(n * split, (n + 1) * split), f"c{n}")
-            )
-            for n in (0, 1)
-        ]
-        web_80 = write_lines(
-            tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, range(2 * split, args.ballots), "eighty")
-        )
-        if not args.no_sms:
-            stage_sms = await build_stage(public_url, email, database_url, args.ballots, 5_000_000)
-            sms = write_lines(tmp / "sms.tsv", sms_lines(stage_sms, public_url, everyone))
+    async with system(args) as sut:
+        await measure(args, sut)
 
-        load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, distinct ballots and tokens"
-        log(f"-- framework ceiling: bench/bare_app.py under uvicorn --workers {args.workers} ({load})")
-        bare_log = tmp / "bare.log"
-        bare = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(bare_port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            log_file=bare_log,
+
+async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR0912, PLR0915 - one run, top to bottom
+    """The whole `make bench` run (or `--ab`'s) on the system `system` started."""
+    tmp, name, database_url, public_url, secret, email = (
+        sut.tmp, sut.name, sut.database_url, sut.public_url, sut.secret, sut.email
+    )  # fmt: skip
+    env, processes, server, worker, worker_log = sut.env, sut.processes, sut.server, sut.worker, sut.worker_log
+    bare_port = free_port()
+    if args.ab:
+        log(f"-- A/B: {args.pairs} pairs (PostgreSQL database {name}, files in {tmp})")
+        await compare(args, sut)
+        return
+    log(f"-- setting up {args.ballots} attendees with ballots (PostgreSQL database {name}, files in {tmp})")
+    stage = await build_stage(public_url, email, database_url, args.ballots, 1_000_000)
+    stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
+    await analyze(database_url)
+    everyone = range(args.ballots)
+    split = int(args.ballots * 0.15)
+    web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))
+    calibrations = [  # two short runs, each with ballots of its own, to find wrk's delay for 80% of peak
+        write_lines(
+            tmp / f"web-cal{n}.tsv", vote_lines(stage_80, secret, 1, range(n * split, (n + 1) * split), f"c{n}")
         )
-        await wait_healthy(f"http://127.0.0.1:{bare_port}", bare, bare_log)
-        bare_url = f"http://127.0.0.1:{bare_port}"
-        ceiling = run_wrk(
-            "bare FastAPI (framework ceiling)",
+        for n in (0, 1)
+    ]
+    web_80 = write_lines(tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, range(2 * split, args.ballots), "eighty"))
+    if not args.no_sms:
+        stage_sms = await build_stage(public_url, email, database_url, args.ballots, 5_000_000)
+        sms = write_lines(tmp / "sms.tsv", sms_lines(stage_sms, public_url, everyone))
+
+    load = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, distinct ballots and tokens"
+    log(f"-- framework ceiling: bench/bare_app.py under uvicorn --workers {args.workers} ({load})")
+    bare_log = tmp / "bare.log"
+    bare = processes.start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        log_file=bare_log,
+    )
+    await wait_healthy(f"http://127.0.0.1:{bare_port}", bare, bare_log)
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    ceiling = run_wrk(
+        "bare FastAPI (framework ceiling)",
+        bare_url,
+        web_peak,
+        args=args,
+        cycle=True,
+        seconds=args.seconds,
+        server=bare.pid,
+    )
+    sms_ceiling = None
+    if not args.no_sms:
+        sms_ceiling = run_wrk(
+            "bare FastAPI, form (framework ceiling)",
             bare_url,
-            web_peak,
+            sms,
             args=args,
             cycle=True,
             seconds=args.seconds,
             server=bare.pid,
         )
-        sms_ceiling = None
-        if not args.no_sms:
-            sms_ceiling = run_wrk(
-                "bare FastAPI, form (framework ceiling)",
-                bare_url,
-                sms,
-                args=args,
-                cycle=True,
-                seconds=args.seconds,
-                server=bare.pid,
-            )
-        processes.stop(bare)
+    processes.stop(bare)
 
-        log("-- database ceiling: pgbench, the same single-row insert, one vote per transaction")
-        database = run_pgbench(args, database_url, stage, tmp)
+    log("-- database ceiling: pgbench, the same single-row insert, one vote per transaction")
+    database = run_pgbench(args, database_url, stage, tmp)
 
-        log(f"-- stagevote serve --workers {args.workers}, PostgreSQL + Redis, a worker running: peak")
-        spies = start_profiles(server, tmp, args) if args.profile else []
-        peak = run_wrk(
+    log(f"-- stagevote serve --workers {args.workers}, PostgreSQL + Redis, a worker running: peak")
+    spies = start_profiles(server, tmp, args) if args.profile else []
+    peak = run_wrk(
+        f"stagevote serve --workers {args.workers}",
+        public_url,
+        web_peak,
+        args=args,
+        cycle=False,
+        seconds=args.seconds,
+        server=server.pid,
+    )
+    profile = finish_profiles(spies)
+    batches = await batch_sizes(public_url)
+    peak_check = await integrity(peak, stage, database_url, 1, web_peak)
+
+    # 80% of peak as an arrival rate, as near as wrk (closed loop) gets: four times the connections,
+    # each pausing between its requests, so that a late answer delays few others
+    target, many = 0.8 * peak.rate, 4 * args.connections
+    pause = max(0, round(many / target * 1000 - peak.p50_ms)) if target else 0
+    log(f"-- stagevote at 80% of peak ({target:.0f} votes/s): calibrating wrk's per-request delay")
+    probes = []
+    for calibration in calibrations:  # rate = connections / (latency + delay): move the delay by the gap
+        probe = run_wrk(
+            "calibration",
+            public_url,
+            calibration,
+            args=args,
+            cycle=False,
+            seconds=min(4, args.seconds),
+            pause_ms=pause,
+            connections=many,
+        )
+        probes.append(probe)
+        if probe.rate:
+            pause = max(0, round(pause + many / target * 1000 - many / probe.rate * 1000))
+    eighty = run_wrk(
+        "stagevote at 80% of peak",
+        public_url,
+        web_80,
+        args=args,
+        cycle=False,
+        seconds=args.seconds,
+        pause_ms=pause,
+        connections=many,
+    )
+    eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, each pausing {pause} ms)"
+    for probe in probes:
+        eighty.waiting += probe.waiting
+        eighty.answered_2xx += probe.answered_2xx
+        eighty.exhausted += probe.exhausted
+    eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, *calibrations])
+
+    sms_run = sms_check = None
+    sms_profile = ""
+    if not args.no_sms:
+        log("-- stagevote: the signed SMS vote webhook, peak")
+        sms_spies = start_profiles(server, tmp, args) if args.profile else []
+        sms_run = run_wrk(
             f"stagevote serve --workers {args.workers}",
             public_url,
-            web_peak,
+            sms,
             args=args,
             cycle=False,
             seconds=args.seconds,
             server=server.pid,
         )
-        profile = finish_profiles(spies)
-        batches = await batch_sizes(public_url)
-        peak_check = await integrity(peak, stage, database_url, 1, web_peak)
+        sms_profile = finish_profiles(sms_spies, "SMS peak")
+        sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
+    alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
 
-        # 80% of peak as an arrival rate, as near as wrk (closed loop) gets: four times the connections,
-        # each pausing between its requests, so that a late answer delays few others
-        target, many = 0.8 * peak.rate, 4 * args.connections
-        pause = max(0, round(many / target * 1000 - peak.p50_ms)) if target else 0
-        log(f"-- stagevote at 80% of peak ({target:.0f} votes/s): calibrating wrk's per-request delay")
-        probes = []
-        for calibration in calibrations:  # rate = connections / (latency + delay): move the delay by the gap
-            probe = run_wrk(
-                "calibration",
-                public_url,
-                calibration,
-                args=args,
-                cycle=False,
-                seconds=min(4, args.seconds),
-                pause_ms=pause,
-                connections=many,
-            )
-            probes.append(probe)
-            if probe.rate:
-                pause = max(0, round(pause + many / target * 1000 - many / probe.rate * 1000))
-        eighty = run_wrk(
-            "stagevote at 80% of peak",
-            public_url,
-            web_80,
-            args=args,
-            cycle=False,
-            seconds=args.seconds,
-            pause_ms=pause,
-            connections=many,
+    log("\n== make bench: the vote path side by side (2-core machine class; on a shared machine, indicative only)")
+    log(f"web votes, POST /events/{{id}}/vote: {load}")
+    table("web vote", [ceiling, database, peak, eighty], ceiling)
+    log(f"  integrity, peak: {peak_check}")
+    log(f"  {batches} (peak run)")
+    log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
+    for run in (peak, eighty):
+        if run.exhausted:
+            log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
+    if database.rate:
+        log(f"  vote/database ratio: {peak.rate / database.rate:.2f}   ({database.note})")
+    if sms_run is not None and sms_ceiling is not None:
+        table('SMS votes, POST /sms/join (signed "VOTE <code>")', [sms_ceiling, sms_run], sms_ceiling)
+        log(f"  integrity: {sms_check}")
+        log(f"  sms/framework ratio: {sms_run.rate / sms_ceiling.rate:.2f}")
+        if sms_profile:
+            log(sms_profile)
+    log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
+    if profile:
+        log(profile)
+    if peak.cpu_us and ceiling.cpu_us:
+        log(
+            f"  server CPU per answer: stagevote {peak.cpu_us:.0f} µs, bare framework {ceiling.cpu_us:.0f} µs"
+            f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
+            f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
         )
-        eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, each pausing {pause} ms)"
-        for probe in probes:
-            eighty.waiting += probe.waiting
-            eighty.answered_2xx += probe.answered_2xx
-            eighty.exhausted += probe.exhausted
-        eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, *calibrations])
-
-        sms_run = sms_check = None
-        sms_profile = ""
-        if not args.no_sms:
-            log("-- stagevote: the signed SMS vote webhook, peak")
-            sms_spies = start_profiles(server, tmp, args) if args.profile else []
-            sms_run = run_wrk(
-                f"stagevote serve --workers {args.workers}",
-                public_url,
-                sms,
-                args=args,
-                cycle=False,
-                seconds=args.seconds,
-                server=server.pid,
-            )
-            sms_profile = finish_profiles(sms_spies, "SMS peak")
-            sms_check = await integrity(sms_run, stage_sms, database_url, 1, sms)
-        alive = "running" if worker.poll() is None else f"exited ({worker.returncode}; see {worker_log})"
-
-        log("\n== make bench: the vote path side by side (2-core machine class; on a shared machine, indicative only)")
-        log(f"web votes, POST /events/{{id}}/vote: {load}")
-        table("web vote", [ceiling, database, peak, eighty], ceiling)
-        log(f"  integrity, peak: {peak_check}")
-        log(f"  {batches} (peak run)")
-        log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
-        for run in (peak, eighty):
-            if run.exhausted:
-                log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
-        if database.rate:
-            log(f"  vote/database ratio: {peak.rate / database.rate:.2f}   ({database.note})")
-        if sms_run is not None and sms_ceiling is not None:
-            table('SMS votes, POST /sms/join (signed "VOTE <code>")', [sms_ceiling, sms_run], sms_ceiling)
-            log(f"  integrity: {sms_check}")
-            log(f"  sms/framework ratio: {sms_run.rate / sms_ceiling.rate:.2f}")
-            if sms_profile:
-                log(sms_profile)
-        log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
-        if profile:
-            log(profile)
-        if peak.cpu_us and ceiling.cpu_us:
-            log(
-                f"  server CPU per answer: stagevote {peak.cpu_us:.0f} µs, bare framework {ceiling.cpu_us:.0f} µs"
-                f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
-                f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
-            )
-        log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
-    finally:
-        processes.stop_all()
-        if not args.keep:
-            await admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            shutil.rmtree(tmp, ignore_errors=True)
-        await admin_connection.close()
+    log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
 
 
-async def compare(
-    args: argparse.Namespace,
-    processes: Processes,
-    server: subprocess.Popen[bytes],
-    serve: list[str],
-    env: dict[str, str],
-    tmp: Path,
-    email: str,
-    database_url: str,
-    secret: str,
-) -> None:
+async def compare(args: argparse.Namespace, sut: System) -> None:
     """`--ab`: the web peak on server A and on server B, in pairs of alternating order; each run on a fresh
     server, warmed up for two seconds on ballots of its own stage, then measured on the rest."""
-    public_url = env["STAGEVOTE_PUBLIC_URL"]
+    public_url, email, database_url, secret, processes, server = (
+        sut.public_url, sut.email, sut.database_url, sut.secret, sut.processes, sut.server
+    )  # fmt: skip
+    env, serve, tmp = sut.env, sut.serve, sut.tmp
     env_b = env | dict(setting.partition("=")[::2] for setting in args.ab)
     order = [variant for n in range(args.pairs) for variant in (("A", "B") if n % 2 == 0 else ("B", "A"))]
     warm = max(1, args.ballots // 10)

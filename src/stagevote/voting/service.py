@@ -149,39 +149,10 @@ async def _vote_in_batch(
     context = await current_vote_context(runtime=runtime, event_id=event_id)
     if context is None:
         return None
-    now = utcnow()
-    try:
-        number = _round_to_vote_in(context, round_number, now)
-        artist = _artist_to_vote_for(context, number, artist_id, None)
-    except ProblemError:  # the one-by-one path answers it, after the checks that come first there
-        return None
-    rule = attendees_service.ballot_rule(event=context.event, config=context.config)
-    receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
-    future = writer.submit(
-        PendingVote(
-            attendee_id=attendee_id,
-            event_id=event_id,
-            artist_id=artist,
-            round=number,
-            token=token,
-            channel="web",
-            quota=context.config.votes_per_round,
-            registered_only=rule.registered_only,
-            confirm_registered=rule.confirm_registered,
-            confirm_walk_in=rule.confirm_walk_in,
-            created_at=now,
-            receipt=receipt,
-        )
+    answer = await _submit(
+        runtime, writer, context, attendee_id, round_number, artist_id, None, token=token, channel="web"
     )
-    if future is None:
-        return None
-    vote_id = await future
-    if vote_id is None:
-        return None
-    answer = VoteRead(
-        id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now, receipt=receipt
-    )
-    return BallotVote(answer, created=True)
+    return BallotVote(answer, created=True) if answer is not None else None
 
 
 async def vote_by_code_in_batch(
@@ -202,13 +173,31 @@ async def vote_by_code_in_batch(
     context = await vote_context(session=session, runtime=runtime, event_id=event_id)
     if context is None:
         return None
+    return await _submit(runtime, writer, context, attendee_id, None, None, vote_code, token=token, channel=channel)
+
+
+async def _submit(
+    runtime: Runtime,
+    writer: VoteWriter,
+    context: VoteContext,
+    attendee_id: int,
+    round_number: int | None,
+    artist_id: int | None,
+    vote_code: str | None,
+    *,
+    token: str,
+    channel: str,
+) -> VoteRead | None:
+    """Queue the vote in the group commit and wait for its commit: the vote, or None when the batch did not
+    insert it or the checks `cast_vote` makes first would refuse it (that path then answers why)."""
     now = utcnow()
     try:
-        number = _round_to_vote_in(context, None, now)
-        artist = _artist_to_vote_for(context, number, None, vote_code)
+        number = _round_to_vote_in(context, round_number, now)
+        artist = _artist_to_vote_for(context, number, artist_id, vote_code)
     except ProblemError:  # the one-by-one path answers it, after the checks that come first there
         return None
     rule = attendees_service.ballot_rule(event=context.event, config=context.config)
+    event_id = context.event_id
     receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
     future = writer.submit(
         PendingVote(
