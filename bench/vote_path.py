@@ -706,7 +706,7 @@ async def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting of the server and worker, to try one (STAGEVOTE_VOTE_WRITER_CONNECTIONS=1); repeatable",
+        help="a setting of the server and worker, to try one (STAGEVOTE_VOTE_WRITER_CONNECTIONS=2); repeatable",
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the server's workers during the peak run (pip install py-spy)"

@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     live_busy_emit_seconds: float = Field(default=1.0, gt=0, description="leaderboard emit interval of a busy room")
     # the vote path's group commit, and how many server processes `serve` starts
     vote_writer_connections: int = Field(
-        default=2, ge=0, le=16, description="connections of the vote path's group commit (PostgreSQL); 0: none"
+        default=1, ge=0, le=16, description="connections of the vote path's group commit (PostgreSQL); 0: none"
     )
     vote_batch_max: int = Field(default=256, ge=1, le=10_000, description="most votes in one group-commit statement")
     workers: int = Field(default=1, ge=1, description="server processes `stagevote serve` starts (one per core)")

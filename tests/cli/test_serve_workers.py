@@ -73,6 +73,6 @@ def test_serve_says_when_its_workers_could_exceed_max_connections(database_url: 
             server.terminate()
             server.wait(timeout=20)
     said = log_path.read_text()
-    # each worker: the pool (+ 50% overflow) and 2 vote writer connections
-    assert f"2 worker(s) × {limit + limit // 2 + 2} connections" in said, said
+    # each worker: the pool (+ 50% overflow) and its vote writer's connection
+    assert f"2 worker(s) × {limit + limit // 2 + 1} connections" in said, said
     assert "max_connections" in said
