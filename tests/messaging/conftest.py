@@ -498,8 +498,10 @@ async def add_message(
     event_id: int | None = None,
     leased_until: dt.datetime | None = None,
     message_type: str = "CUSTOM",
+    marketing: bool = False,
 ) -> int:
-    """Write a `messages` row as it would stand after `age` (its `updated_at`), and enqueue nothing."""
+    """Write a `messages` row as it would stand after `age` (its `updated_at`), and enqueue nothing (the
+    dispatcher's once-a-second drain may still take it: write it as it must stand, in one go)."""
     written = utcnow() - age
     async with unit_of_work(runtime.sessionmaker) as session:
         message = Message(
@@ -514,6 +516,7 @@ async def add_message(
             attempts=attempts,
             next_attempt_at=next_attempt_at,
             leased_until=leased_until,
+            marketing=marketing,
             created_at=written,
             updated_at=written,
         )
