@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from httpx import ASGITransport, AsyncClient
 
 from stagevote.app import create_app
 from stagevote.config import Settings
-from stagevote.core.logging import configure_logging
+from stagevote.core.logging import configure_logging, new_request_id
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -118,3 +120,20 @@ def test_logs_follow_stderr_when_it_is_replaced(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("sys.stderr", replacement)
     structlog.get_logger("tests.stream").info("to_the_new_stderr")
     assert by_event(json_lines(replacement.getvalue()), "to_the_new_stderr")
+
+
+def test_generated_request_ids_are_unique_and_a_forked_process_draws_its_own() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next id, to the parent
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    from_child = os.read(reader, 64).decode()
+    os.close(reader)
+    # a child that kept the parent's random part would repeat the parent's next ids (same count, same part)
+    assert from_child[:20] != new_request_id()[:20]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+
 from httpx import AsyncClient
 
 from tests.http import problem
@@ -41,3 +44,21 @@ async def test_the_vote_route_is_measured_and_documented(stage: Stage, client: A
     assert body == {"$ref": "#/components/schemas/VoteRequest"}
     assert schema["components"]["securitySchemes"]["ballot"]["scheme"] == "bearer"
     assert {"200", "201", "422"} <= set(operation["responses"])
+
+
+async def test_a_vote_body_that_arrives_in_pieces_is_read_whole(stage: Stage, client: AsyncClient) -> None:
+    ballot = await stage.ballot()
+    body = json.dumps({"round": 1, "artistId": stage.artists["Owls"], "token": "tok-pieces-1"}).encode()
+
+    async def pieces() -> AsyncIterator[bytes]:  # each piece its own `http.request` message, `more_body` set
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    answer = await client.post(
+        f"/events/{stage.event_id}/vote",
+        content=pieces(),
+        headers={**ballot.headers, "content-type": "application/json"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["token"] == "tok-pieces-1"
+    assert (await stage.board()).json()["totalVotes"] == 1

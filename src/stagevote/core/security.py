@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -137,6 +138,12 @@ def decode_jwt(token: str, *, secret: str, purpose: str) -> dict[str, Any]:
 _OUR_HEADER = jwt.encode({}, "k" * 32, algorithm=JWT_ALGORITHM).partition(".")[0] + "."
 
 
+@functools.lru_cache(maxsize=8)
+def _signer(secret: str) -> hmac.HMAC:
+    """HMAC-SHA256 keyed with `secret`, copied for each token: the key's set-up is done once, not per vote."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
@@ -150,8 +157,9 @@ def _our_claims(token: str, secret: str) -> dict[str, Any]:
         expected = _b64decode(signature)
     except (binascii.Error, ValueError) as exc:
         raise InvalidToken("Invalid crypto padding") from exc
-    digest = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(digest, expected):
+    signer = _signer(secret).copy()
+    signer.update(signing_input.encode())
+    if not hmac.compare_digest(signer.digest(), expected):
         raise InvalidToken("Signature verification failed")
     try:
         claims = json.loads(_b64decode(payload_segment))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stagevote.artists import service as artists_service
 from stagevote.artists.service import Performer
+from stagevote.attendees import service as attendees_service
+from stagevote.attendees.service import BallotRule
 from stagevote.core.db import detach, unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
@@ -42,9 +45,14 @@ class VoteContext:
     rounds: dict[int, Round]
     performers: dict[int, Performer]
 
-    @property
+    @functools.cached_property
     def event_id(self) -> int:
         return self.event.id
+
+    @functools.cached_property
+    def ballot_rule(self) -> BallotRule:
+        """Who may vote, as the group commit's statement checks it (a copy's event does not change)."""
+        return attendees_service.ballot_rule(event=self.event, config=self.config)
 
     def round_status(self, number: int, now: dt.datetime) -> RoundStatus | None:
         round_ = self.rounds.get(number)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from stagevote.audit.service import Caller
@@ -72,11 +73,23 @@ async def _hot_vote(request: Request) -> Response:
     """
     request.scope["route"] = hot_vote  # FastAPI's router names only its own routes; the metrics want this one
     try:
-        body = VoteRequest.model_validate_json(await request.body())
+        body = VoteRequest.model_validate_json(await _body(request))
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
     return await _answer_vote(request, request.path_params["event_id"], body)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, read from `receive` as `Request.body` reads it, without its async generator."""
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _answer_vote(request: Request, event_id: int, body: VoteRequest) -> Response:

@@ -196,7 +196,7 @@ async def _submit(
         artist = _artist_to_vote_for(context, number, artist_id, vote_code)
     except ProblemError:  # the one-by-one path answers it, after the checks that come first there
         return None
-    rule = attendees_service.ballot_rule(event=context.event, config=context.config)
+    rule = context.ballot_rule
     event_id = context.event_id
     receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
     future = writer.submit(

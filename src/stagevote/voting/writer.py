@@ -22,7 +22,6 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -38,10 +37,12 @@ OnBatch = Callable[[int, float], None]  # (votes in the batch, seconds its state
 _RECONNECT_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
-@dataclass
 class _Queued:
-    vote: PendingVote
-    future: asyncio.Future[int | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    __slots__ = ("future", "vote")
+
+    def __init__(self, vote: PendingVote, future: asyncio.Future[int | None]) -> None:
+        self.vote = vote
+        self.future = future
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -71,6 +72,7 @@ class VoteWriter:
         self._writing = 0
         self._up = asyncio.Event()
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one `start` ran on
 
     @property
     def pending(self) -> int:
@@ -93,6 +95,7 @@ class VoteWriter:
         if self._workers:
             return
         self._stopping = False
+        self._loop = asyncio.get_running_loop()
         self._workers = [
             asyncio.create_task(self._run(), name=f"stagevote-vote-writer-{n}") for n in range(self._connections)
         ]
@@ -101,9 +104,9 @@ class VoteWriter:
 
     def submit(self, vote: PendingVote) -> asyncio.Future[int | None] | None:
         """Queue a vote: a future of its new id (None: not inserted), or None when the writer is not up."""
-        if not self.ready:
+        if not self.ready or self._loop is None:
             return None
-        queued = _Queued(vote)
+        queued = _Queued(vote, self._loop.create_future())
         self._pending.append(queued)
         self._wake.set()
         return queued.future
