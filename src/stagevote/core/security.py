@@ -9,7 +9,6 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
-import json
 import secrets
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic_core import from_json
 
 from stagevote.core.errors import ServiceUnavailable
 
@@ -162,7 +162,7 @@ def _our_claims(token: str, secret: str) -> dict[str, Any]:
     if not hmac.compare_digest(signer.digest(), expected):
         raise InvalidToken("Signature verification failed")
     try:
-        claims = json.loads(_b64decode(payload_segment))
+        claims = from_json(_b64decode(payload_segment))  # pydantic's parser: the stdlib's at half the cost
     except (binascii.Error, ValueError) as exc:
         raise InvalidToken("Invalid payload") from exc
     if not isinstance(claims, dict):

@@ -80,6 +80,17 @@ class VoteContext:
             return list(self.performers.values())
         return [self.performers[a] for a in config.artist_ids if a in self.performers]
 
+    def candidate_ids(self, number: int) -> frozenset[int]:
+        """`candidates` as artist ids, worked out once per round of this copy (the vote path asks on every vote)."""
+        known = self._candidate_ids.get(number)
+        if known is None:
+            known = self._candidate_ids[number] = frozenset(p.artist_id for p in self.candidates(number))
+        return known
+
+    @functools.cached_property
+    def _candidate_ids(self) -> dict[int, frozenset[int]]:
+        return {}
+
     def by_vote_code(self, code: str) -> Performer | None:
         wanted = code.strip().upper()
         return next((p for p in self.performers.values() if p.vote_code.upper() == wanted), None)

@@ -68,7 +68,7 @@ RETURNING id, token, attendee_id
 """
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ sets each field the slow way
 class PendingVote:
     """One row of a batch: the vote, and the event's rule for who may cast it."""
 

@@ -368,7 +368,7 @@ def _round_to_vote_in(context: VoteContext, round_number: int | None, now: dt.da
 
 
 def _artist_to_vote_for(context: VoteContext, number: int, artist_id: int | None, vote_code: str | None) -> int:
-    candidates = {p.artist_id for p in context.candidates(number)}
+    candidates = context.candidate_ids(number)
     if vote_code is not None:
         performer = context.by_vote_code(vote_code)
         if performer is None or performer.artist_id not in candidates:
