@@ -450,6 +450,7 @@ async def scenario(args: argparse.Namespace) -> None:
             # as at a venue, messages (the SMS a round change sends to every attendee) are delivered by
             # `stagevote worker` processes, not by the API process under test: none runs here
             "STAGEVOTE_BROKER_URL": REDIS}  # fmt: skip
+    env |= dict(setting.partition("=")[::2] for setting in args.server_env)
     tmp = Path(tempfile.mkdtemp())
     email = "bench-admin@example.com"
     subprocess.run([sys.executable, "-m", "stagevote.cli", "create-user", "--email", email, "--password", PASSWORD, "--role", "admin"], env=env, cwd=tmp, check=True, capture_output=True)
@@ -719,6 +720,7 @@ def main() -> None:
     parser.add_argument("--profile-phase", default="all", choices=["all", "doors", "watchers", "phones-doors", "phones"],
                         help="with --profile: record only this phase (the first doors open, the watchers' votes, the phones' doors open, the phones' votes)")
     parser.add_argument("--doors-only", action="store_true", help="stop after the doors-open burst (to profile it)")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="a setting of the server under test (STAGEVOTE_LIVE_BUSY_EMIT_SECONDS=0.2)")
     parser.add_argument("--micro", action="store_true", help="the fan-out alone: python-socketio's emit against ours")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "MANAGER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
