@@ -196,7 +196,9 @@ class Settings(BaseSettings):
         default=8, ge=0, description="requests that may wait for a hashing slot before 503"
     )
     live_busy_room: int = Field(
-        default=10_000, ge=1, description="leaderboard sockets of an event on one instance past which it emits less often"
+        default=10_000,
+        ge=1,
+        description="leaderboard sockets of an event on one instance past which it emits less often",
     )
     live_busy_emit_seconds: float = Field(default=1.0, gt=0, description="leaderboard emit interval of a busy room")
     # the vote path's group commit, and how many server processes `serve` starts

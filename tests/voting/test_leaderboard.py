@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 import redis.asyncio as redis
 from httpx import AsyncClient
 
 from stagevote.core.runtime import Runtime
+from stagevote.core.tally import Change
 from tests.conftest import Actor
 from tests.factories import Stage, build_stage, event_body
 
@@ -112,6 +114,37 @@ async def test_a_rebuild_between_a_commit_and_its_increment_counts_the_vote_once
     monkeypatch.setattr(runtime.tally, "increment", rebuild_first)
     assert (await stage.vote(await stage.ballot(), "Foxes")).status_code == 201
     monkeypatch.setattr(runtime.tally, "increment", real_increment)
+    board = (await stage.board()).json()
+    assert board["totalVotes"] == 2
+    assert {s["name"]: s["votes"] for s in board["standings"]} == {"Owls": 1, "Foxes": 1, "Bears": 0}
+
+
+@pytest.mark.postgresql
+async def test_a_rebuild_between_a_batch_commit_and_its_increments_counts_the_votes_once(
+    stage: Stage, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same interleaving on the group commit's path: the rebuild (a seed with the counted markers the
+    database joined) lands between the batch's commit and its one tally call."""
+    assert (await stage.vote(await stage.ballot(), "Owls")).status_code == 201
+    assert (await stage.board()).json()["totalVotes"] == 1
+    real_increment_many = runtime.tally.increment_many
+    rebuilt: list[int] = []
+    done = asyncio.Event()
+
+    async def rebuild_first(changes: Sequence[Change]) -> None:
+        for key in {key for key, _, _ in changes}:
+            await runtime.tally.drop(key)
+        rebuilt.append((await stage.board(headers=stage.admin.headers)).json()["totalVotes"])
+        await real_increment_many(changes)
+        done.set()
+
+    monkeypatch.setattr(runtime.tally, "increment_many", rebuild_first)
+    assert (await stage.vote(await stage.ballot(), "Foxes")).status_code == 201
+    # the rebuild's read first waits (up to a second) for this process's votes under way: this one
+    async with asyncio.timeout(10):
+        await done.wait()  # and the batch's increments landed after it
+    monkeypatch.setattr(runtime.tally, "increment_many", real_increment_many)
+    assert rebuilt == [2]  # the rebuild counted the committed vote
     board = (await stage.board()).json()
     assert board["totalVotes"] == 2
     assert {s["name"]: s["votes"] for s in board["standings"]} == {"Owls": 1, "Foxes": 1, "Bears": 0}

@@ -113,7 +113,8 @@ return redis.call('LLEN', KEYS[3])
 """
 # close a window: write the count plus the logged changes it does not include. ARGV: reader id,
 # log offset, mode ('seed': only a missing key; 'repair': only an existing one), SEEDED, key ttl,
-# number of counts, :counted ttl, (member, count) × n, counted markers...
+# number of counts, :counted ttl, (member, count) × n, the counted markers joined by commas (one
+# argument: a busy round's are a hundred thousand, and packing each as an argument held the event loop)
 # Returns -1 (window expired: nothing written), 0 (nothing to write), or the members corrected
 # (a seed: 1).
 _CLOSE = """
@@ -133,7 +134,11 @@ local counts = {}
 local pairs_end = 7 + 2 * tonumber(ARGV[6])
 for i = 8, pairs_end, 2 do counts[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local counted = {}
-for i = pairs_end + 1, #ARGV do counted[ARGV[i]] = true end
+local marks = {}
+for m in string.gmatch(ARGV[pairs_end + 1] or '', '[^,]+') do
+  counted[m] = true
+  marks[#marks + 1] = m
+end
 local log = redis.call('LRANGE', KEYS[3], tonumber(ARGV[2]), -1)
 local i = 1
 while i <= #log do
@@ -164,9 +169,9 @@ if corrected > 0 then
   for member, count in pairs(counts) do redis.call('ZADD', KEYS[1], count, member) end
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-if #ARGV > pairs_end then
-  for k = pairs_end + 1, #ARGV, 1000 do
-    redis.call('SADD', KEYS[2], unpack(ARGV, k, math.min(k + 999, #ARGV)))
+if #marks > 0 then
+  for k = 1, #marks, 1000 do
+    redis.call('SADD', KEYS[2], unpack(marks, k, math.min(k + 999, #marks)))
   end
   redis.call('EXPIRE', KEYS[2], ARGV[7])
 end
@@ -197,7 +202,8 @@ class Tally(Protocol):
         """The counts of a seeded key, or None when it must be seeded first."""
 
     async def begin(self, key: str) -> Window:
-        """Open a count window on `key`: call it before counting the source of truth."""
+        """Open a count window on `key`: call it before counting the source of truth. (A marker, here and
+        below, is a short token without a comma: `{vote id}:{artist id}`.)"""
 
     async def seed(self, window: Window, counts: dict[str, int], *, counted_markers: list[str]) -> None:
         """Create the key with `counts` (which include the changes `counted_markers` name) and the
@@ -396,7 +402,7 @@ class RedisTally:
         ]
         for member, count in counts.items():
             args += [member, count]
-        args += markers
+        args.append(",".join(markers))  # a marker never holds a comma (`{vote id}:{artist id}`)
         return int(await self._close(keys=self._keys(window.key), args=args))
 
     async def drop(self, key: str) -> None:

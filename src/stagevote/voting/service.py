@@ -395,7 +395,8 @@ def _receipt(
 
 
 def _marker(vote_id: int, artist_id: int) -> str:
-    """What the tally remembers of a vote it counted: the row and the artist it is for now."""
+    """What the tally remembers of a vote it counted: the row and the artist it is for now (the
+    repository's `counts` writes the same in SQL)."""
     return f"{vote_id}:{artist_id}"
 
 
@@ -512,8 +513,7 @@ async def _seed_tally(session: AsyncSession, runtime: Runtime, key: str, event_i
 async def _count(session: AsyncSession, event_id: int, number: int) -> tuple[dict[int, int], list[str]]:
     """The votes per artist of a round, and the markers of those recent enough to have an increment on its way."""
     since = utcnow() - dt.timedelta(seconds=RECENT_SECONDS)
-    counts, recent = await VoteRepository(session).counts(event_id=event_id, round_number=number, recent_since=since)
-    return counts, [_marker(v, a) for v, a in recent]
+    return await VoteRepository(session).counts(event_id=event_id, round_number=number, recent_since=since)
 
 
 async def reconcile_round(*, runtime: Runtime, event_id: int, number: int) -> int:
