@@ -134,3 +134,28 @@ async def test_the_store_answering_again_starts_a_pass_at_once(
     assert await reconciler.tick() == 1  # back: repaired now, not at the next periodic pass
     assert counts(await admin_board(stage)) == {"Owls": 1, "Foxes": 0, "Bears": 1}
     assert await reconciler.tick() == 0
+
+
+async def test_one_process_of_the_deployment_makes_each_periodic_pass(
+    stage: Stage, runtime: Runtime, reconciler: TallyReconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (reconcilers sharing the cache, as processes share Redis) tick in the same period:
+    one recounts, the other leaves it; the next period is claimed afresh."""
+    other = TallyReconciler(runtime, every_seconds=30)
+    passes: list[str] = []
+    for name, process in (("first", reconciler), ("second", other)):
+
+        async def record(*, since: float, name: str = name) -> int:
+            passes.append(name)
+            return 0
+
+        monkeypatch.setattr(process, "reconcile", record)
+    clock = [(time.time() // 30 + 10) * 30 + 5]  # 5 s into a period well after every tick so far
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    await reconciler.tick()
+    await other.tick()
+    assert passes == ["first"]
+    clock[0] += 30  # the next period: whoever ticks first makes it
+    await other.tick()
+    await reconciler.tick()
+    assert passes == ["first", "second"]

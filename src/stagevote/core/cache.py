@@ -15,6 +15,9 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: str, *, ttl_seconds: int) -> None: ...
 
+    async def add(self, key: str, value: str, *, ttl_seconds: int) -> bool:
+        """Set `key` unless it holds a value: whether this call set it (one winner among all processes)."""
+
     async def delete(self, key: str) -> None: ...
 
     async def exists_any(self, *keys: str) -> bool: ...
@@ -44,6 +47,12 @@ class MemoryCache:
             self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
         self._entries[key] = (value, now + max(1, ttl_seconds))
 
+    async def add(self, key: str, value: str, *, ttl_seconds: int) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_seconds=ttl_seconds)
+        return True
+
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 
@@ -70,6 +79,9 @@ class RedisCache:
 
     async def set(self, key: str, value: str, *, ttl_seconds: int) -> None:
         await self._redis.set(self._prefix + key, value, ex=max(1, ttl_seconds))
+
+    async def add(self, key: str, value: str, *, ttl_seconds: int) -> bool:
+        return bool(await self._redis.set(self._prefix + key, value, ex=max(1, ttl_seconds), nx=True))
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

@@ -9,7 +9,8 @@ reconciler runs in every app process, beside the round clock:
   that answers after one (Redis is back), or an increment of this process that failed since the last
   pass, starts a pass over the rounds active since then, at once;
 - every `TALLY_RECONCILE_SECONDS` (30 s) a pass covers the rounds open now or closed since the last
-  periodic pass (only they can take votes: a closed round's tally moves no more).
+  periodic pass (only they can take votes: a closed round's tally moves no more). One process of the
+  deployment makes each period's pass: the first to claim the period in the shared cache.
 
 A pass recounts each round inside a tally window and repairs it in one atomic step
 (`voting.service.reconcile_round`): votes landing meanwhile are neither lost nor counted twice. A
@@ -64,7 +65,8 @@ class TallyReconciler(Periodic):
         marks = [m for m in (self._owed, self._runtime.tally.take_missed(), self._down_since) if m is not None]
         self._down_since = None
         if self._last_periodic is None or now - self._last_periodic >= self._every:
-            marks.append(self._last_periodic if self._last_periodic is not None else now - self._every)
+            if await self._periodic_turn(now):
+                marks.append(self._last_periodic if self._last_periodic is not None else now - self._every)
             self._last_periodic = now
         if not marks:
             return 0
@@ -72,6 +74,17 @@ class TallyReconciler(Periodic):
         corrected = await self.reconcile(since=self._owed - MARGIN_SECONDS)
         self._owed = None
         return corrected
+
+    async def _periodic_turn(self, now: float) -> bool:
+        """Whether this process makes this period's pass: one process of the deployment does (the first to
+        claim the period in the shared cache); each pass recounts the open rounds, and at thousands of
+        votes a second every process doing it cost the database as many recounts. Without an answer
+        from the cache, this process makes it (a repair is exact, two at once agree)."""
+        period = int(now // self._every)
+        try:
+            return await self._runtime.cache.add(f"tally-reconcile:{period}", "1", ttl_seconds=int(self._every * 2) + 1)
+        except Exception:  # the pass matters more than the claim
+            return True
 
     async def reconcile(self, *, since: float) -> int:
         """Repair the tally of every round active since `since` (epoch seconds)."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, exists, func, literal, select, update
+from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stagevote.core.db import UTCDateTime
@@ -211,26 +211,24 @@ class VoteRepository(Repository[Vote]):
         """Votes per artist in a round, and the tally markers (`{vote id}:{artist id}`, as
         `voting.service._marker` writes them) of votes cast since `recent_since`.
 
-        One statement, so both halves come from the same snapshot of the table. The markers come back
-        as one text the database joined: at thousands of votes a second the recent ones are a hundred
-        thousand, and a row each through the driver held the event loop for a large part of a second.
+        One statement and one pass over the round's rows, so both halves come from the same snapshot.
+        The markers come back as a text per artist that the database joined: at thousands of votes a
+        second the recent ones are a hundred thousand, and a row each through the driver held the
+        event loop for a large part of a second.
         """
         in_round = (Vote.event_id == event_id, Vote.round == round_number, Vote.voided_at.is_(None))
         marker = cast(Vote.id, String) + ":" + cast(Vote.artist_id, String)
         dialect = self.session.get_bind().dialect.name
         joined = func.string_agg(marker, ",") if dialect == "postgresql" else func.group_concat(marker, ",")
-        totals = select(Vote.artist_id, func.count().label("n"), literal(None, String).label("markers"))
-        recent = select(literal(None, Integer), literal(None, Integer), joined).where(
-            *in_round, Vote.created_at >= recent_since
-        )
-        statement = totals.where(*in_round).group_by(Vote.artist_id).union_all(recent)
+        recent = joined.filter(Vote.created_at >= recent_since)  # one pass over the round's rows for both
+        statement = select(Vote.artist_id, func.count(), recent).where(*in_round).group_by(Vote.artist_id)
         counts: dict[int, int] = {}
-        markers: list[str] = []
+        texts: list[str] = []
         for artist_id, n, text in await self.session.execute(statement):
-            if artist_id is not None:
-                counts[artist_id] = int(n)
-            elif text:
-                markers = text.split(",")
+            counts[artist_id] = int(n)
+            if text:
+                texts.append(text)
+        markers = ",".join(texts).split(",") if texts else []
         return counts, markers
 
     async def get_by_receipt(self, event_id: int, receipt: str) -> Vote | None:
