@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from stagevote.config import Settings
@@ -59,7 +61,13 @@ class Runtime:
         # increment fails and is repaired later), and the auth paths answer 503 (core/errors.py)
         reply, connect = settings.redis_timeout_seconds, settings.redis_connect_timeout_seconds
         redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
-        redis = Redis.from_url(redis_url, socket_timeout=reply, socket_connect_timeout=connect) if redis_url else None
+        # and no retry: a command is sent once (a retried tally increment would count twice; core/tally.py)
+        no_retry = Retry(NoBackoff(), 0)
+        redis = (
+            Redis.from_url(redis_url, socket_timeout=reply, socket_connect_timeout=connect, retry=no_retry)
+            if redis_url
+            else None
+        )
         return cls(
             settings=settings,
             secret_key=settings.resolved_secret_key(),
