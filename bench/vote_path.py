@@ -112,21 +112,22 @@ def group_cpu_seconds(group: int) -> float:
     for stat in glob.glob("/proc/[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(stat).read_text().rpartition(")")[2].split()
-            if int(fields[2]) == group:  # after the name: state, ppid, pgrp, … utime (12), stime (13)
-                ticks += int(fields[11]) + int(fields[12])
+            if int(fields[2]) == group:  # after the name: state, ppid, pgrp, … utime, stime, cutime, cstime
+                ticks += sum(int(f) for f in fields[11:15])  # with the children it reaped: exited ones count
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def named_cpu_seconds(command: str) -> float:
     """User + system CPU time of every live process whose name is `command` (`postgres`: the server and its
-    backends, the vote writers' included)."""
+    backends, the vote writers' included), with that of the children they reaped: a backend that exits
+    during a run moves into the postmaster's figure instead of out of the sum (a run once printed −52 µs)."""
     ticks = 0
     for stat in glob.glob("/proc/[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             head, _, tail = Path(stat).read_text().rpartition(")")
             if head.partition("(")[2] == command:
                 fields = tail.split()
-                ticks += int(fields[11]) + int(fields[12])
+                ticks += sum(int(f) for f in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
