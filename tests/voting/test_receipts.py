@@ -14,7 +14,7 @@ from httpx import AsyncClient
 
 from stagevote.core import merkle
 from stagevote.core.runtime import Runtime
-from stagevote.voting.receipts import receipt_for
+from stagevote.voting.receipts import receipt_for, receipt_v1, vote_id_of
 from tests.conftest import Actor
 from tests.factories import Stage, build_stage
 from tests.http import ok
@@ -26,29 +26,59 @@ def sha(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def test_a_receipt_is_the_hmac_the_module_describes() -> None:
-    """The receipt is HMAC-SHA256 of the vote's facts under the derived key, its first 80 bits in base32,
-    whatever the encoder's shortcuts: checked against the standard library over many random votes."""
+def _random_vote(rng: random.Random, n: int) -> tuple[dict[str, object], dt.datetime, dt.datetime]:
+    """Random facts of a vote, the instant it was cast, and that instant as given (UTC, another zone, naive)."""
+    facts: dict[str, object] = {
+        "event_id": rng.randrange(1, 10**6),
+        "round_number": rng.randrange(1, 20),
+        "attendee_id": rng.randrange(1, 10**9),
+        "artist_id": rng.randrange(1, 10**6),
+        "token": f"t-{rng.getrandbits(64):x}",
+    }
+    moment = dt.datetime(2026, 12, 1, 19, 5, 3, rng.randrange(10**6), tzinfo=dt.UTC) + dt.timedelta(
+        seconds=rng.randrange(10**7)
+    )
+    # the same instant, given as UTC, as another zone, or naive (read as UTC), gives the same receipt
+    paris = dt.timezone(dt.timedelta(hours=1))
+    return facts, moment, [moment, moment.astimezone(paris), moment.replace(tzinfo=None)][n % 3]
+
+
+def _facts_text(version: str, facts: dict[str, object], moment: dt.datetime, *, vote_id: int | None = None) -> bytes:
+    ids = [str(facts[k]) for k in ("event_id", "round_number", "attendee_id", "artist_id")]
+    head = [version] if vote_id is None else [version, str(vote_id)]
+    return "|".join([*head, *ids, moment.isoformat(timespec="microseconds"), str(facts["token"])]).encode()
+
+
+def test_a_receipt_is_what_the_module_describes_and_reads_back_to_its_vote() -> None:
+    """Version 2: a 32-bit HMAC-SHA256 tag of the facts, then the id hidden under a BLAKE2b mask of the tag,
+    in base32, whatever the encoder's shortcuts: checked against the standard library over many random
+    votes; the server reads the id back from the code alone."""
     rng = random.Random(16)
     key = hmac.new(b"s3cret", b"stagevote vote receipts", hashlib.sha256).digest()
-    paris = dt.timezone(dt.timedelta(hours=1))
+    id_key = hmac.new(b"s3cret", b"stagevote vote receipt ids", hashlib.sha256).digest()
     for n in range(3000):
-        facts = {
-            "event_id": rng.randrange(1, 10**6),
-            "round_number": rng.randrange(1, 20),
-            "attendee_id": rng.randrange(1, 10**9),
-            "artist_id": rng.randrange(1, 10**6),
-            "token": f"t-{rng.getrandbits(64):x}",
-        }
-        moment = dt.datetime(2026, 12, 1, 19, 5, 3, rng.randrange(10**6), tzinfo=dt.UTC) + dt.timedelta(
-            seconds=rng.randrange(10**7)
-        )
-        # the same instant, given as UTC, as another zone, or naive (read as UTC), gives the same receipt
-        given = [moment, moment.astimezone(paris), moment.replace(tzinfo=None)][n % 3]
-        ids = [str(facts[k]) for k in ("event_id", "round_number", "attendee_id", "artist_id")]
-        text = "|".join(["v1", *ids, moment.isoformat(timespec="microseconds"), str(facts["token"])])
-        expected = base64.b32encode(hmac.digest(key, text.encode(), "sha256")[:10]).decode()
-        assert receipt_for("s3cret", created_at=given, **facts) == expected  # type: ignore[arg-type]
+        facts, moment, given = _random_vote(rng, n)
+        vote_id = rng.randrange(1, 2**31) if n % 2 else rng.randrange(1, 2**48)
+        tag = hmac.digest(key, _facts_text("v2", facts, moment, vote_id=vote_id), "sha256")[:4]
+        mask = int.from_bytes(hashlib.blake2b(tag, key=id_key, digest_size=6).digest(), "big")
+        expected = base64.b32encode(tag + (vote_id ^ mask).to_bytes(6, "big")).decode()
+        code = receipt_for("s3cret", vote_id=vote_id, created_at=given, **facts)  # type: ignore[arg-type]
+        assert code == expected
+        assert vote_id_of("s3cret", code) == vote_id
+        assert vote_id_of("other secret", code) != vote_id  # the key hides the id
+    # what is not a receipt reads back to nothing
+    for junk in ("", "A" * 15, "A" * 17, "0" * 16, "1" * 16, "a" * 16):
+        assert vote_id_of("s3cret", junk) is None, junk
+
+
+def test_a_version_1_receipt_is_the_hmac_the_module_describes() -> None:
+    """Votes cast before migration 0012 keep theirs: HMAC-SHA256 of the facts, its first 80 bits in base32."""
+    rng = random.Random(6)
+    key = hmac.new(b"s3cret", b"stagevote vote receipts", hashlib.sha256).digest()
+    for n in range(3000):
+        facts, moment, given = _random_vote(rng, n)
+        expected = base64.b32encode(hmac.digest(key, _facts_text("v1", facts, moment), "sha256")[:10]).decode()
+        assert receipt_v1("s3cret", created_at=given, **facts) == expected  # type: ignore[arg-type]
 
 
 def test_the_tree_is_the_one_the_readme_describes() -> None:

@@ -1,7 +1,8 @@
-"""Alembic migrations of the stagevote schema, and `upgrade()` to apply them programmatically."""
+"""Alembic migrations of the stagevote schema, and `upgrade()` / `downgrade()` to apply them programmatically."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -22,9 +23,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database at `database_url` to `revision` (the latest by default)."""
+    await _migrate(database_url, command.upgrade, revision)
+
+
+async def downgrade(database_url: str, revision: str) -> None:
+    """Take the database at `database_url` back to `revision`."""
+    await _migrate(database_url, command.downgrade, revision)
+
+
+async def _migrate(database_url: str, step: Callable[[Config, str], None], revision: str) -> None:
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+            await connection.run_sync(lambda sync: step(alembic_config(sync), revision))
     finally:
         await engine.dispose()

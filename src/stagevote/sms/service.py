@@ -393,16 +393,15 @@ async def _cast(
         # unit of work (see the module docstring); it is answered as the first delivery would have been
         earlier = await voting_service.vote_of_token(session=session, runtime=runtime, token=token)
         if earlier is not None and earlier.attendee_id == attendee.id:
-            return _counted(language, event, attendee, vote_code, earlier.round, earlier.receipt)
+            receipt = voting_service.receipt_of(runtime, earlier)
+            return _counted(language, event, attendee, vote_code, earlier.round, receipt)
         return Reply(_refusal(exc, language, event=event, vote_code=vote_code), "VOTE", attendee, event)
-    return _counted(language, event, attendee, vote_code, cast.vote.round, cast.vote.receipt)
+    receipt = voting_service.receipt_of(runtime, cast.vote)
+    return _counted(language, event, attendee, vote_code, cast.vote.round, receipt)
 
 
-def _counted(
-    language: str, event: Event, attendee: Attendee, vote_code: str, round_number: int, receipt: str | None
-) -> Reply:
-    shown = receipt or "-"  # none only for a vote cast before receipts existed
-    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=round_number, receipt=shown)
+def _counted(language: str, event: Event, attendee: Attendee, vote_code: str, round_number: int, receipt: str) -> Reply:
+    body = text("vote_counted", language, code=vote_code, kw=event.keyword, round=round_number, receipt=receipt)
     return Reply(body, "VOTE", attendee, event)
 
 

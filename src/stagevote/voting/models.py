@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from stagevote.core.db import Base, utcnow
+from stagevote.voting.receipts import CURRENT_VERSION
 
 
 def _code(length: int) -> TypeEngine[str]:
@@ -25,6 +26,14 @@ class Vote(Base):
         CheckConstraint("round >= 1", name="round_positive"),
         CheckConstraint("channel IN ('web','sms')", name="channel"),
         Index("ix_votes_event_id_round_artist_id", "event_id", "round", "artist_id"),
+        # version 1 receipts only (voting/receipts.py): a version 2 vote stores none, and adds no entry here
+        Index(
+            "ix_votes_receipt",
+            "receipt",
+            unique=True,
+            postgresql_where=text("receipt IS NOT NULL"),
+            sqlite_where=text("receipt IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,8 +46,10 @@ class Vote(Base):
     token: Mapped[str] = mapped_column(_code(100), unique=True)
     channel: Mapped[str] = mapped_column(String(5), default="web")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # the fan's receipt (voting/receipts.py), written by the same INSERT; NULL only for votes cast before 0006
-    receipt: Mapped[str | None] = mapped_column(_code(32), unique=True)
+    # how the fan's receipt is derived from the row (voting/receipts.py): 2, from the row and its id, never
+    # stored; 1 for votes cast before migration 0012, whose receipt is in `receipt` (NULL before 0006)
+    receipt_version: Mapped[int] = mapped_column(SmallInteger, default=CURRENT_VERSION, server_default="2")
+    receipt: Mapped[str | None] = mapped_column(_code(32))
     # a void (voting/voids.py): the vote stays, no longer counted; its facts and receipt do not change
     voided_at: Mapped[dt.datetime | None]
     void_reason: Mapped[str | None] = mapped_column(String(20))

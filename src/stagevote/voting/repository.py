@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,9 +34,9 @@ BATCH_INSERT_SQL = """
 WITH ballot AS (
     SELECT * FROM unnest(
         $1::int[], $2::int[], $3::int[], $4::int[], $5::text[], $6::text[], $7::int[],
-        $8::bool[], $9::bool[], $10::bool[], $11::timestamptz[], $12::text[]
+        $8::bool[], $9::bool[], $10::bool[], $11::timestamptz[]
     ) AS b(attendee_id, event_id, artist_id, round, token, channel, quota,
-           registered_only, confirm_registered, confirm_walk_in, created_at, receipt)
+           registered_only, confirm_registered, confirm_walk_in, created_at)
 ), held AS (
     SELECT r.event_id, r.number, r.status, r.opens_at, r.closes_at FROM rounds r
     WHERE (r.event_id, r.number) IN (SELECT b.event_id, b.round FROM ballot b)
@@ -60,8 +60,8 @@ WITH ballot AS (
       AND (a.confirmed_at IS NOT NULL
            OR NOT CASE WHEN a.pre_registered THEN b.confirm_registered ELSE b.confirm_walk_in END)
 )
-INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt)
-SELECT attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt
+INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at)
+SELECT attendee_id, event_id, artist_id, round, slot, token, channel, created_at
 FROM eligible WHERE slot <= quota
 ON CONFLICT DO NOTHING
 RETURNING id, token, attendee_id
@@ -83,7 +83,22 @@ class PendingVote:
     confirm_registered: bool  # a pre-registered attendee must have confirmed the phone
     confirm_walk_in: bool  # an attendee who was not pre-registered must have confirmed the phone
     created_at: dt.datetime
-    receipt: str | None = None  # voting/receipts.py, of the facts above
+
+
+MAX_VOTE_ID = 2**31 - 1  # `votes.id` is a 32-bit integer
+
+
+class CountedVote(NamedTuple):
+    """A vote's facts as a seal reads them (voting/receipts.py's `VoteFacts`)."""
+
+    id: int
+    event_id: int
+    round: int
+    attendee_id: int
+    artist_id: int
+    token: str
+    created_at: dt.datetime
+    receipt_version: int
 
 
 class VoteBatchStatement:
@@ -110,13 +125,13 @@ class VoteBatchStatement:
             [r.confirm_registered for r in rows],
             [r.confirm_walk_in for r in rows],
             [r.created_at for r in rows],
-            [r.receipt for r in rows],
         )
         records = await self._statement.fetch(*columns)
         return {(record[1], record[2]): record[0] for record in records}
 
 
-VOTE_COLUMNS = ["attendee_id", "event_id", "artist_id", "round", "slot", "token", "channel", "created_at", "receipt"]
+# the receipt is derived from the row and its id when answered (voting/receipts.py), never written
+VOTE_COLUMNS = ["attendee_id", "event_id", "artist_id", "round", "slot", "token", "channel", "created_at"]
 
 
 class VoteRepository(Repository[Vote]):
@@ -133,7 +148,6 @@ class VoteRepository(Repository[Vote]):
         channel: str,
         quota: int,
         now: dt.datetime,
-        receipt: str,
     ) -> Vote | None:
         """Take the attendee's next free slot in the round, in one statement; None if nothing was inserted.
 
@@ -155,7 +169,6 @@ class VoteRepository(Repository[Vote]):
             literal(token),
             literal(channel),
             literal(now, UTCDateTime()),
-            literal(receipt),
         ).where(next_slot <= quota, ~exists().where(VoteToken.token == token))
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -231,21 +244,34 @@ class VoteRepository(Repository[Vote]):
         markers = ",".join(texts).split(",") if texts else []
         return counts, markers
 
-    async def get_by_receipt(self, event_id: int, receipt: str) -> Vote | None:
+    async def get_by_stored_receipt(self, event_id: int, receipt: str) -> Vote | None:
+        """The vote with this version 1 receipt (stored; a version 2 receipt is read back to its vote's id)."""
         return await self.session.scalar(select(Vote).where(Vote.receipt == receipt, Vote.event_id == event_id))
+
+    async def get_in_event(self, vote_id: int, event_id: int) -> Vote | None:
+        if not 0 < vote_id <= MAX_VOTE_ID:  # read back from a code that is no receipt: no such row
+            return None
+        return await self.session.scalar(select(Vote).where(Vote.id == vote_id, Vote.event_id == event_id))
 
     async def get_in_event_for_update(self, vote_id: int, event_id: int) -> Vote | None:
         return await self.session.scalar(
             select(Vote).where(Vote.id == vote_id, Vote.event_id == event_id).with_for_update()
         )
 
-    async def counted_facts(self, event_id: int, round_number: int) -> list[tuple[int, int, str, dt.datetime]]:
-        """(attendee id, artist id, token, cast at) of every vote of a round that is not voided: what a receipt
-        is computed from, as plain rows (a round may hold a hundred thousand votes)."""
-        statement = select(Vote.attendee_id, Vote.artist_id, Vote.token, Vote.created_at).where(
-            Vote.event_id == event_id, Vote.round == round_number, Vote.voided_at.is_(None)
-        )
-        return [(int(a), int(b), str(t), c) for a, b, t, c in await self.session.execute(statement)]
+    async def counted_facts(self, event_id: int, round_number: int) -> list[CountedVote]:
+        """What each receipt of a round's votes that are not voided is derived from, as plain rows (a round
+        may hold a hundred thousand votes)."""
+        statement = select(
+            Vote.id,
+            Vote.event_id,
+            Vote.round,
+            Vote.attendee_id,
+            Vote.artist_id,
+            Vote.token,
+            Vote.created_at,
+            Vote.receipt_version,
+        ).where(Vote.event_id == event_id, Vote.round == round_number, Vote.voided_at.is_(None))
+        return [CountedVote(*row) for row in await self.session.execute(statement)]
 
     async def of_event(self, event_id: int) -> Sequence[Vote]:
         statement = select(Vote).where(Vote.event_id == event_id).order_by(Vote.id)

@@ -161,10 +161,10 @@ async def round_seal(event_id: int, number: int, session: SessionDep) -> SealRea
 
 
 @router.get("/events/{event_id}/receipts/{receipt}", response_model=ReceiptRead)
-async def receipt(event_id: int, receipt: str, session: SessionDep) -> ReceiptRead:
+async def receipt(event_id: int, receipt: str, session: SessionDep, runtime: RuntimeDep) -> ReceiptRead:
     """A vote by its receipt (whoever holds it): round, artist, `counted` or `voided` (and why), and its
     proof of inclusion in the round's seal; before the seal `proof` is empty and `root` null. 404 unknown."""
-    return await seals.get_receipt(session=session, event_id=event_id, receipt=receipt)
+    return await seals.get_receipt(session=session, runtime=runtime, event_id=event_id, receipt=receipt)
 
 
 @router.post("/events/{event_id}/votes/{vote_id}/void", response_model=VoteVoidRead)

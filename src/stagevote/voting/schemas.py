@@ -26,10 +26,8 @@ class VoteRead(Schema):
     artist_id: int
     token: str
     created_at: dt.datetime
-    receipt: str | None = Field(
-        default=None,
-        description="The fan's receipt: look the vote up with it at /events/{id}/receipts/{receipt} (null only for "
-        "votes cast before receipts existed)",
+    receipt: str = Field(
+        description="The fan's receipt: look the vote up with it at /events/{id}/receipts/{receipt}",
     )
 
 
@@ -91,7 +89,7 @@ class VoteVoidRead(Schema):
     event_id: int
     round: int
     artist_id: int
-    receipt: str | None
+    receipt: str
     status: Literal["voided"] = "voided"
     reason: str
     note: str | None

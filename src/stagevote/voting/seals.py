@@ -32,7 +32,7 @@ from stagevote.core.runtime import Runtime
 from stagevote.events import service as events_service
 from stagevote.events.models import EventStatus
 from stagevote.voting.models import RoundSeal, Vote
-from stagevote.voting.receipts import normalized, receipt_for, receipt_of_row
+from stagevote.voting.receipts import normalized, receipt_of_row, vote_id_of
 from stagevote.voting.repository import SealRepository, VoteRepository
 from stagevote.voting.schemas import ProofStep, ReceiptRead, SealRead
 
@@ -47,19 +47,9 @@ async def seal_round(*, session: AsyncSession, runtime: Runtime, event_id: int, 
     existing = await seals.of_round(event_id, number)
     if existing is not None:
         return existing
+    secret_key = runtime.secret_key.get_secret_value()
     facts = await VoteRepository(session).counted_facts(event_id, number)
-    receipts = sorted(
-        receipt_for(
-            runtime.secret_key.get_secret_value(),
-            event_id=event_id,
-            round_number=number,
-            attendee_id=attendee_id,
-            artist_id=artist_id,
-            token=token,
-            created_at=created_at,
-        )
-        for attendee_id, artist_id, token, created_at in facts
-    )
+    receipts = sorted(receipt_of_row(secret_key, vote) for vote in facts)
     seal = RoundSeal(
         event_id=event_id,
         round=number,
@@ -107,17 +97,18 @@ async def seal_roots(*, session: AsyncSession, event_id: int) -> dict[int, str]:
     return {seal.round: seal.root for seal in await SealRepository(session).of_event(event_id)}
 
 
-async def get_receipt(*, session: AsyncSession, event_id: int, receipt: str) -> ReceiptRead:
+async def get_receipt(*, session: AsyncSession, runtime: Runtime, event_id: int, receipt: str) -> ReceiptRead:
     """What a receipt's holder may know: the vote's round, artist and status, and its proof of inclusion
     in the round's seal (empty, and `root` null, before the seal). 404 for a code this event never gave."""
+    secret_key = runtime.secret_key.get_secret_value()
     code = normalized(receipt)
-    vote = await VoteRepository(session).get_by_receipt(event_id, code) if code else None
-    if vote is None or vote.receipt is None:
+    vote = await _vote_of_receipt(session, secret_key, event_id, code)
+    if vote is None:
         raise NotFound("No vote of this event has that receipt.")
     seal = await SealRepository(session).of_round(event_id, vote.round)
-    proof = merkle.proof_of(sealed_receipts(seal), vote.receipt) if seal is not None else None
+    proof = merkle.proof_of(sealed_receipts(seal), code) if seal is not None else None
     return ReceiptRead(
-        receipt=vote.receipt,
+        receipt=code,
         round=vote.round,
         artist_id=vote.artist_id,
         status="voided" if vote.voided_at is not None else "counted",
@@ -125,6 +116,17 @@ async def get_receipt(*, session: AsyncSession, event_id: int, receipt: str) -> 
         root=seal.root if seal is not None else None,
         proof=[ProofStep.model_validate(step) for step in proof or []],
     )
+
+
+async def _vote_of_receipt(session: AsyncSession, secret_key: str, event_id: int, code: str) -> Vote | None:
+    """The event's vote that gives this receipt now: read back to its id (version 2) or looked up (version 1)."""
+    votes = VoteRepository(session)
+    vote_id = vote_id_of(secret_key, code)
+    if vote_id is not None:
+        vote = await votes.get_in_event(vote_id, event_id)
+        if vote is not None and receipt_of_row(secret_key, vote) == code:
+            return vote
+    return await votes.get_by_stored_receipt(event_id, code) if code else None
 
 
 @dataclass
@@ -160,12 +162,12 @@ def check_seal(secret_key: str, seal: RoundSeal, votes: list[Vote]) -> SealCheck
     now = {receipt_of_row(secret_key, v): v for v in votes if _counted_at_seal(v, seal.sealed_at)}
     unmatched = {r: v for r, v in now.items() if r not in sealed_set}
     missing = sealed_set - set(now)
+    by_id = {vote_id_of(secret_key, r): r for r in missing}  # a version 2 receipt reads back to its vote
     for vote in sorted(unmatched.values(), key=lambda v: v.id):
-        if vote.receipt is not None and vote.receipt in missing:
-            missing.discard(vote.receipt)
-            check.problems.append(
-                f"round {seal.round}: vote {vote.id} (receipt {vote.receipt}) was changed since the seal"
-            )
+        was = vote.receipt if vote.receipt_version == 1 else by_id.get(vote.id)
+        if was is not None and was in missing:
+            missing.discard(was)
+            check.problems.append(f"round {seal.round}: vote {vote.id} (receipt {was}) was changed since the seal")
         else:
             check.problems.append(f"round {seal.round}: vote {vote.id} was added after the seal")
     for receipt in sorted(missing):

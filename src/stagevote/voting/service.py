@@ -43,7 +43,7 @@ from stagevote.events.models import Event, EventStatus, RoundStatus
 from stagevote.events.schemas import VoteConfig
 from stagevote.voting.context import VoteContext, current_vote_context, vote_context
 from stagevote.voting.models import Vote
-from stagevote.voting.receipts import receipt_for, receipt_of_row
+from stagevote.voting.receipts import CURRENT_VERSION, receipt_for, receipt_of_row
 from stagevote.voting.repository import PendingVote, VoteRepository
 from stagevote.voting.schemas import LeaderboardRead, Standing, VoteRead
 from stagevote.voting.writer import VoteWriter
@@ -130,7 +130,7 @@ async def vote_by_ballot(
             token=token,
             channel="web",
         )
-        answer = VoteRead.model_validate(outcome.vote)
+        answer = answer_of(runtime, outcome.vote)
     return BallotVote(answer, outcome.created)
 
 
@@ -198,7 +198,6 @@ async def _submit(
         return None
     rule = context.ballot_rule
     event_id = context.event_id
-    receipt = _receipt(runtime, event_id, number, attendee_id, artist, token, now)
     future = writer.submit(
         PendingVote(
             attendee_id=attendee_id,
@@ -212,21 +211,48 @@ async def _submit(
             confirm_registered=rule.confirm_registered,
             confirm_walk_in=rule.confirm_walk_in,
             created_at=now,
-            receipt=receipt,
         )
     )
     vote_id = await future if future is not None else None
     if vote_id is None:
         return None
+    receipt = receipt_for(
+        runtime.secret_key.get_secret_value(),
+        vote_id=vote_id,
+        event_id=event_id,
+        round_number=number,
+        attendee_id=attendee_id,
+        artist_id=artist,
+        token=token,
+        created_at=now,
+    )
     return VoteRead(
         id=vote_id, event_id=event_id, round=number, artist_id=artist, token=token, created_at=now, receipt=receipt
+    )
+
+
+def receipt_of(runtime: Runtime, vote: Vote) -> str:
+    """The fan's receipt of a vote (voting/receipts.py): derived from the row, with the server's key."""
+    return receipt_of_row(runtime.secret_key.get_secret_value(), vote)
+
+
+def answer_of(runtime: Runtime, vote: Vote) -> VoteRead:
+    """A vote as its caster reads it, with its receipt."""
+    return VoteRead(
+        id=vote.id,
+        event_id=vote.event_id,
+        round=vote.round,
+        artist_id=vote.artist_id,
+        token=vote.token,
+        created_at=vote.created_at,
+        receipt=receipt_of(runtime, vote),
     )
 
 
 async def vote_of_token(*, session: AsyncSession, runtime: Runtime, token: str) -> Vote | None:
     """The vote a token made, as `cast_vote` answers a repeated token (a token a vote change replaced too)."""
     votes = VoteRepository(session)
-    return await votes.get_by_token(token) or await _replaced(runtime, votes, token)
+    return await votes.get_by_token(token) or await _replaced(votes, token)
 
 
 async def event_for_vote(*, session: AsyncSession, runtime: Runtime, event_id: int) -> tuple[Event, VoteConfig] | None:
@@ -283,7 +309,6 @@ async def cast_vote(
 
     votes = VoteRepository(session)
     quota = context.config.votes_per_round
-    receipt = _receipt(runtime, event_id, number, attendee.id, artist, token, now)
     for _ in range(quota + 1):  # a retry only follows a concurrent vote taking the same slot
         vote = await votes.insert_in_free_slot(
             attendee_id=attendee.id,
@@ -294,12 +319,11 @@ async def cast_vote(
             channel=channel,
             quota=quota,
             now=now,
-            receipt=receipt,
         )
         if vote is not None:
             _after_vote(session, runtime, vote, {artist: 1})
             return CastVote(vote, created=True)
-        existing = await votes.get_by_token(token) or await _replaced(runtime, votes, token)
+        existing = await votes.get_by_token(token) or await _replaced(votes, token)
         if existing is not None:
             if existing.attendee_id != attendee.id:
                 raise Conflict("This vote token was already used.", slug="token-used")
@@ -316,22 +340,23 @@ async def cast_vote(
     previous_artist = replaced.artist_id
     votes.remember_replaced_token(replaced)  # a late retry of the replaced request answers 200, changes nothing
     replaced.artist_id, replaced.token, replaced.channel, replaced.created_at = artist, token, channel, now
-    replaced.receipt = receipt  # new facts, a new receipt (the round is open: nothing sealed it yet)
+    # new facts, a new receipt (the round is open: nothing sealed it yet), derived as a vote cast now
+    replaced.receipt, replaced.receipt_version = None, CURRENT_VERSION
     await votes.flush()
     if previous_artist != artist:
         _after_vote(session, runtime, replaced, {artist: 1, previous_artist: -1})
     return CastVote(replaced, created=True)
 
 
-async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote | None:
+async def _replaced(votes: VoteRepository, token: str) -> Vote | None:
     """The vote a token made before a vote change replaced it, as that request recorded it (not added
-    to the session: an answer, not a row), its receipt too: derived from those facts, it is the one the
-    first answer gave (no longer counted, so `GET …/receipts/{it}` answers 404; the change's receipt is)."""
+    to the session: an answer, not a row). Its receipt, derived from those facts, is the one the first
+    answer gave (no longer counted, so `GET …/receipts/{it}` answers 404; the change's receipt is)."""
     found = await votes.get_by_replaced_token(token)
     if found is None:
         return None
     history, vote = found
-    answer = Vote(
+    return Vote(
         id=vote.id,
         attendee_id=history.attendee_id,
         event_id=vote.event_id,
@@ -341,9 +366,8 @@ async def _replaced(runtime: Runtime, votes: VoteRepository, token: str) -> Vote
         token=history.token,
         channel=vote.channel,
         created_at=history.created_at,
+        receipt_version=vote.receipt_version,
     )
-    answer.receipt = receipt_of_row(runtime.secret_key.get_secret_value(), answer)  # as its first answer gave it
-    return answer
 
 
 async def _quota_used(votes: VoteRepository, attendee_id: int, event_id: int, number: int, quota: int) -> bool:
@@ -377,21 +401,6 @@ def _artist_to_vote_for(context: VoteContext, number: int, artist_id: int | None
     if artist_id is None or artist_id not in candidates:
         raise Unprocessable.field("artistId", f"this artist is not in round {number}")
     return artist_id
-
-
-def _receipt(
-    runtime: Runtime, event_id: int, number: int, attendee_id: int, artist_id: int, token: str, now: dt.datetime
-) -> str:
-    """The vote's receipt (voting/receipts.py): one HMAC, before the INSERT that stores it."""
-    return receipt_for(
-        runtime.secret_key.get_secret_value(),
-        event_id=event_id,
-        round_number=number,
-        attendee_id=attendee_id,
-        artist_id=artist_id,
-        token=token,
-        created_at=now,
-    )
 
 
 def _marker(vote_id: int, artist_id: int) -> str:

@@ -22,6 +22,7 @@ from stagevote.audit.service import Caller, record_by
 from stagevote.core.db import after_commit, utcnow
 from stagevote.core.errors import NotFound
 from stagevote.core.runtime import Runtime
+from stagevote.voting.receipts import receipt_of_row
 from stagevote.voting.repository import VoteRepository
 from stagevote.voting.schemas import AttendeeVoidRead, VoidRequest, VoteVoidRead
 from stagevote.voting.service import VOTES_CHANGED, tally_key
@@ -64,7 +65,7 @@ async def void_vote(
             "event_id": vote.event_id,
             "round": vote.round,
             "artist_id": vote.artist_id,
-            "receipt": vote.receipt,
+            "receipt": receipt_of_row(runtime.secret_key.get_secret_value(), vote),
             "reason": vote.void_reason,
             "note": vote.void_note,
             "voided_at": vote.voided_at,
