@@ -5,7 +5,7 @@ token, bench/requests.lua):
 - a bare FastAPI app that parses the same body and answers 201 (bench/bare_app.py): the framework ceiling;
 - pgbench running the same single-row insert, one vote per transaction: the database ceiling;
 - `stagevote serve --workers 2` on PostgreSQL + Redis, with a `stagevote worker` running: at full
-  load, then at 80% of that peak (wrk's per-request delay, calibrated once);
+  load, then at 80% of that peak (an arrival rate: bench/requests.lua paces each wrk thread);
 - the same for the signed SMS vote webhook (`VOTE <code>` texts to `POST /sms/join`).
 It prints votes/s, p50 and p99 of each, the ratios, and after every stagevote run an integrity
 line: 2xx answers = new rows = leaderboard total (requests wrk left unanswered when it stopped are
@@ -139,7 +139,7 @@ def run_wrk(
     args: argparse.Namespace,
     cycle: bool,
     seconds: float,
-    pause_ms: int = 0,
+    rate: float = 0.0,
     connections: int = 0,
     server: int = 0,
 ) -> Run:
@@ -160,7 +160,7 @@ def run_wrk(
         str(requests_file),
         str(args.threads),
         "cycle" if cycle else "once",
-        str(pause_ms),
+        f"{rate / args.threads:.3f}",  # requests/s per wrk thread; 0: as fast as answers come
     ]
     cpu_before = group_cpu_seconds(server) if server else 0.0
     database_before = named_cpu_seconds("postgres")
@@ -179,7 +179,7 @@ def run_wrk(
     answered_2xx = totals["created"] + totals["ok"]
     return Run(
         name=name,
-        rate=answered_2xx / seconds_run,
+        rate=totals.get("rate_milli", 0) / 1000 or answered_2xx / seconds_run,  # each thread over its own span
         p50_ms=totals["p50_us"] / 1000,
         p99_ms=totals["p99_us"] / 1000,
         answered_2xx=answered_2xx,
@@ -728,7 +728,7 @@ async def main() -> None:
         await measure(args, sut)
 
 
-async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR0912, PLR0915 - one run, top to bottom
+async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR0915 - one run, top to bottom
     """The whole `make bench` run (or `--ab`'s) on the system `system` started."""
     tmp, name, database_url, public_url, secret, email = (
         sut.tmp, sut.name, sut.database_url, sut.public_url, sut.secret, sut.email
@@ -744,15 +744,8 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     stage_80 = await build_stage(public_url, email, database_url, args.ballots, 3_000_000)
     await analyze(database_url)
     everyone = range(args.ballots)
-    split = int(args.ballots * 0.15)
     web_peak = write_lines(tmp / "web-peak.tsv", vote_lines(stage, secret, 1, everyone, "peak"))
-    calibrations = [  # two short runs, each with ballots of its own, to find wrk's delay for 80% of peak
-        write_lines(
-            tmp / f"web-cal{n}.tsv", vote_lines(stage_80, secret, 1, range(n * split, (n + 1) * split), f"c{n}")
-        )
-        for n in (0, 1)
-    ]
-    web_80 = write_lines(tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, range(2 * split, args.ballots), "eighty"))
+    web_80 = write_lines(tmp / "web-80.tsv", vote_lines(stage_80, secret, 1, everyone, "eighty"))
     if not args.no_sms:
         stage_sms = await build_stage(public_url, email, database_url, args.ballots, 5_000_000)
         sms = write_lines(tmp / "sms.tsv", sms_lines(stage_sms, public_url, everyone))
@@ -820,26 +813,10 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     batches = await batch_sizes(public_url)
     peak_check = await integrity(peak, stage, database_url, 1, web_peak)
 
-    # 80% of peak as an arrival rate, as near as wrk (closed loop) gets: four times the connections,
-    # each pausing between its requests, so that a late answer delays few others
+    # 80% of peak as an arrival rate: bench/requests.lua paces each wrk thread to its share of the target
+    # from a monotonic clock, over four times the connections, so that a late answer holds up few others
     target, many = 0.8 * peak.rate, 4 * args.connections
-    pause = max(0, round(many / target * 1000 - peak.p50_ms)) if target else 0
-    log(f"-- stagevote at 80% of peak ({target:.0f} votes/s): calibrating wrk's per-request delay")
-    probes = []
-    for calibration in calibrations:  # rate = connections / (latency + delay): move the delay by the gap
-        probe = run_wrk(
-            "calibration",
-            public_url,
-            calibration,
-            args=args,
-            cycle=False,
-            seconds=min(4, args.seconds),
-            pause_ms=pause,
-            connections=many,
-        )
-        probes.append(probe)
-        if probe.rate:
-            pause = max(0, round(pause + many / target * 1000 - many / probe.rate * 1000))
+    log(f"-- stagevote at 80% of peak: {target:.0f} votes/s arriving, over {many} connections")
     eighty = run_wrk(
         "stagevote at 80% of peak",
         public_url,
@@ -847,15 +824,11 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
         args=args,
         cycle=False,
         seconds=args.seconds,
-        pause_ms=pause,
+        rate=target,
         connections=many,
     )
-    eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, each pausing {pause} ms)"
-    for probe in probes:
-        eighty.waiting += probe.waiting
-        eighty.answered_2xx += probe.answered_2xx
-        eighty.exhausted += probe.exhausted
-    eighty_check = await integrity_two(eighty, stage_80, database_url, 1, [web_80, *calibrations])
+    eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, paced to {target:.0f}/s)"
+    eighty_check = await integrity(eighty, stage_80, database_url, 1, web_80)
 
     sms_run = sms_check = None
     sms_profile = ""
@@ -880,7 +853,7 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     table("web vote", [ceiling, database, peak, eighty], ceiling)
     log(f"  integrity, peak: {peak_check}")
     log(f"  {batches} (peak run)")
-    log(f"  integrity, 80% of peak (and its calibration): {eighty_check}")
+    log(f"  integrity, 80% of peak: {eighty_check}")
     for run in (peak, eighty):
         if run.exhausted:
             log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
@@ -964,15 +937,6 @@ async def compare(args: argparse.Namespace, sut: System) -> None:
     bad = [check for check in checks if not check.startswith("OK")]
     log(f"  integrity: {'OK in every run' if not bad else f'{len(bad)} runs with a DIFFERENCE (above)'}")
     log(f"ab ratio B/A: {mean:.2f}")
-
-
-async def integrity_two(run: Run, stage: Stage, database_url: str, round_number: int, files: list[Path]) -> str:
-    """`integrity` for a round fed from two request files (the calibration, then the run)."""
-    merged = files[0].with_name("merged.tsv")
-    with merged.open("w") as out:
-        for path in files:
-            out.write(path.read_text())
-    return await integrity(run, stage, database_url, round_number, merged)
 
 
 if __name__ == "__main__":
