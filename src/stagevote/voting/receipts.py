@@ -3,8 +3,9 @@
 A receipt is 80 bits written in base32 without padding: 16 characters of `A-Z2-7`. Version 2 (every
 vote cast since migration 0012; `votes.receipt_version`) is
 
-    tag    = the first 32 bits of HMAC-SHA256(key, "v2|id|event|round|attendee|artist|cast at|token")
-    hidden = the vote's id (48 bits) XOR the first 48 bits of BLAKE2b(tag, key=mask key)
+    tag    = BLAKE2b(key=key, digest 4 bytes) of "v2|id|event|round|attendee|artist|cast at|token"
+             (cast at: microseconds since 1970-01-01 UTC)
+    hidden = the vote's id (48 bits) XOR BLAKE2b(key=mask key, digest 6 bytes) of the tag
     code   = base32(tag || hidden)
 
 with the keys derived from `SECRET_KEY` (HMAC-SHA256(SECRET_KEY, "stagevote vote receipts") and
@@ -13,7 +14,8 @@ nothing about the vote (not even its id) to whoever holds it. The server reads t
 code (`vote_id_of`), loads that one row by its primary key, and accepts the code only if the row gives
 it again: a guessed code hits a vote with a chance of about (votes cast) / 2^80, as with an 80-bit HMAC.
 A receipt is a function of the row, so it is never stored: the vote path's INSERT writes no column and
-no index for it, and the answer computes it from the id the INSERT returned (two keyed hashes, ~2 µs).
+no index for it, and the answer computes it from the id the INSERT returned: two keyed BLAKE2b calls
+(one C call each) and an integer time, ~2.5 µs, half what an HMAC object and an ISO time cost.
 
 Version 1 (votes cast from migration 0006 to 0012) was the first 80 bits of HMAC-SHA256 over
 "v1|event|round|attendee|artist|cast at|token", stored in `votes.receipt` (and looked up there, by a
@@ -44,6 +46,8 @@ CURRENT_VERSION = 2  # what a vote cast now gets (the column's default); 1: stor
 _TAG_BITS = 32
 _ID_BITS = 48  # room for ids far past a 32-bit serial
 _ID_MASK = (1 << _ID_BITS) - 1
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648
 _PAIRS = tuple(_BASE32[n >> 5] + _BASE32[n & 31] for n in range(1024))  # ten bits → two characters
 
@@ -93,6 +97,12 @@ def _id_mask(secret_key: str, tag: int) -> int:
     )
 
 
+def _micros(created_at: dt.datetime) -> int:
+    """Microseconds since 1970-01-01 UTC (a naive time is read as UTC)."""
+    moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 def _instant(created_at: dt.datetime) -> str:
     moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=dt.UTC)
     if moment.tzinfo is not dt.UTC:  # the vote path's clock is in UTC already
@@ -120,25 +130,36 @@ def _base32_of(n: int) -> str:
     )
 
 
-def _digest(
+def _version_1(
     secret_key: str,
-    head: str,
     event_id: int,
     round_number: int,
     attendee_id: int,
     artist_id: int,
     token: str,
     created_at: dt.datetime,
-) -> bytes:
-    """HMAC-SHA256 of a vote's facts, after `head` (the version, and for version 2 the id)."""
+) -> str:
+    """A version 1 receipt: the first 80 bits of HMAC-SHA256 of the facts."""
+    facts = f"v1|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_instant(created_at)}|{token}"
     signer = _signer(secret_key).copy()
-    signer.update(f"{head}|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_instant(created_at)}|{token}".encode())
-    return signer.digest()
+    signer.update(facts.encode())
+    return _base32(signer.digest())
 
 
-def _hide(secret_key: str, vote_id: int, digest: bytes) -> str:
-    """A version 2 receipt: the digest's first 32 bits, then the id under a mask keyed by them."""
-    tag = int.from_bytes(digest[:4], "big")
+def _version_2(
+    secret_key: str,
+    vote_id: int,
+    event_id: int,
+    round_number: int,
+    attendee_id: int,
+    artist_id: int,
+    token: str,
+    created_at: dt.datetime,
+) -> str:
+    """A version 2 receipt: the facts' keyed tag, then the id under a mask keyed by the tag."""
+    facts = f"v2|{vote_id}|{event_id}|{round_number}|{attendee_id}|{artist_id}|{_micros(created_at)}|{token}"
+    digest = hashlib.blake2b(facts.encode(), key=receipt_key(secret_key), digest_size=_TAG_BITS // 8).digest()
+    tag = int.from_bytes(digest, "big")
     return _base32_of(tag << _ID_BITS | ((vote_id ^ _id_mask(secret_key, tag)) & _ID_MASK))
 
 
@@ -154,8 +175,7 @@ def receipt_for(
     created_at: dt.datetime,
 ) -> str:
     """The (version 2) receipt of the vote with this id and these facts."""
-    digest = _digest(secret_key, f"v2|{vote_id}", event_id, round_number, attendee_id, artist_id, token, created_at)
-    return _hide(secret_key, vote_id, digest)
+    return _version_2(secret_key, vote_id, event_id, round_number, attendee_id, artist_id, token, created_at)
 
 
 def receipt_v1(
@@ -169,16 +189,15 @@ def receipt_v1(
     created_at: dt.datetime,
 ) -> str:
     """The version 1 receipt of a vote with these facts (cast before migration 0012)."""
-    return _base32(_digest(secret_key, "v1", event_id, round_number, attendee_id, artist_id, token, created_at))
+    return _version_1(secret_key, event_id, round_number, attendee_id, artist_id, token, created_at)
 
 
 def receipt_of_row(secret_key: str, vote: VoteFacts) -> str:
     """The receipt a vote row gives now (what it was given when cast, unless the row was changed since)."""
-    version_1 = vote.receipt_version == 1
-    head = "v1" if version_1 else f"v2|{vote.id}"
     facts = (vote.event_id, vote.round, vote.attendee_id, vote.artist_id, vote.token, vote.created_at)
-    digest = _digest(secret_key, head, *facts)
-    return _base32(digest) if version_1 else _hide(secret_key, vote.id, digest)
+    if vote.receipt_version == 1:
+        return _version_1(secret_key, *facts)
+    return _version_2(secret_key, vote.id, *facts)
 
 
 def vote_id_of(secret_key: str, code: str) -> int | None:
