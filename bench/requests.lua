@@ -17,6 +17,8 @@
 -- Threads start at different moments (each first reads the file), and wrk divides every answer by one
 -- duration: each thread notes its first request and its last answer instead, and its rate of 2xx
 -- answers over that span is written out (summed over the threads, the rate of the run).
+-- Answers slower than 50 ms are written out too, as `slow <ms since the thread's first request> <latency
+-- ms>`, so that a tail can be told apart: spread evenly, or in bursts (and when).
 -- Each request carries `X-Request-ID: <id>`; stagevote echoes it, so the script knows which requests
 -- were never answered when wrk stopped, and writes them (and the counts) to $STAGEVOTE_WRK_OUT.
 
@@ -61,6 +63,7 @@ function init(args)
    end
    position, sent, answered, created, ok, refused, exhausted = 0, 0, 0, 0, 0, 0, 0
    first_us, last_us = 0, 0
+   sent_at, slow = {}, {}
    waiting = {}
    ran_out = wrk.format("GET", "/bench-ran-out")
 end
@@ -75,8 +78,12 @@ function request()
       position = 1
    end
    sent = sent + 1
-   if first_us == 0 then first_us = now_us() end
-   if not cycle then waiting[ids[position]] = true end
+   local now = now_us()
+   if first_us == 0 then first_us = now end
+   if not cycle then
+      waiting[ids[position]] = true
+      sent_at[ids[position]] = now
+   end
    return items[position]
 end
 
@@ -100,7 +107,16 @@ function response(status, headers, body)
       refused = refused + 1
    end
    local rid = headers["x-request-id"]
-   if rid then waiting[rid] = nil end
+   if rid then
+      waiting[rid] = nil
+      local at = sent_at[rid]
+      if at then
+         sent_at[rid] = nil
+         if last_us - at > 50000 then
+            table.insert(slow, string.format("%d %d", (at - first_us) / 1000, (last_us - at) / 1000))
+         end
+      end
+   end
 end
 
 function done(summary, latency, requests)
@@ -119,6 +135,7 @@ function done(summary, latency, requests)
          out:write(string.format("rate_milli %d\n", math.floor(good * 1e9 / span_us + 0.5)))
       end
       for rid, _ in pairs(thread:get("waiting")) do out:write("waiting " .. rid .. "\n") end
+      for _, line in ipairs(thread:get("slow")) do out:write("slow " .. line .. "\n") end
    end
    out:close()
 end

@@ -99,6 +99,7 @@ class Run:
     note: str = ""
     answered_2xx: int = 0
     waiting: list[str] = field(default_factory=list)
+    slow: list[tuple[int, int]] = field(default_factory=list)  # (ms into the run, latency ms) of answers > 50 ms
     exhausted: int = 0
     errors: int = 0
     cpu_us: float = 0.0  # CPU time of the server's processes per 2xx answer (0: not measured)
@@ -169,10 +170,14 @@ def run_wrk(
     database_cpu = named_cpu_seconds("postgres") - database_before
     totals: dict[str, int] = {}
     waiting: list[str] = []
+    slow: list[tuple[int, int]] = []
     for line in out.read_text().splitlines():
         key, _, value = line.partition(" ")
         if key == "waiting":
             waiting.append(value)
+        elif key == "slow":
+            at, latency = value.split()
+            slow.append((int(at), int(latency)))
         else:
             totals[key] = totals.get(key, 0) + int(value)
     seconds_run = totals["duration_us"] / 1e6
@@ -184,6 +189,7 @@ def run_wrk(
         p99_ms=totals["p99_us"] / 1000,
         answered_2xx=answered_2xx,
         waiting=waiting,
+        slow=slow,
         exhausted=totals["exhausted"],
         errors=totals["errors"] + totals["refused"],
         note=f"{totals['refused']} non-2xx" if totals["refused"] else "",
@@ -597,6 +603,22 @@ def finish_profiles(spies: list[tuple[Path, subprocess.Popen[bytes]]], run: str 
     return "\n".join(lines)
 
 
+def tail_timeline(run: Run) -> str:
+    """Where a run's answers over 50 ms fell: how many, and the seconds of the run that held most of them."""
+    if not run.slow:
+        return "no answer over 50 ms"
+    by_second: dict[int, list[int]] = {}
+    for at_ms, latency_ms in run.slow:
+        by_second.setdefault(at_ms // 1000, []).append(latency_ms)
+    worst = sorted(by_second.items(), key=lambda item: -len(item[1]))[:6]
+    seconds = ", ".join(f"{second} s: {len(late)} (max {max(late)} ms)" for second, late in sorted(worst))
+    share = len(run.slow) / run.answered_2xx if run.answered_2xx else 0.0
+    return (
+        f"{len(run.slow)} answers over 50 ms ({share:.2%}), in {len(by_second)} of the run's seconds;"
+        f" most in second {seconds}"
+    )
+
+
 def percentile(ordered_us: list[int], p: float) -> float:
     if not ordered_us:
         return float("nan")
@@ -854,6 +876,7 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     log(f"  integrity, peak: {peak_check}")
     log(f"  {batches} (peak run)")
     log(f"  integrity, 80% of peak: {eighty_check}")
+    log(f"  80% of peak, the tail: {tail_timeline(eighty)}")
     for run in (peak, eighty):
         if run.exhausted:
             log(f"  NOTE: {run.name} ran out of ballots ({run.exhausted} requests of nothing): raise --ballots")
