@@ -26,6 +26,7 @@ async def vote(event_id: int, body: VoteRequest) -> VoteRead:
         artist_id=body.artist_id,
         token=body.token,
         created_at=dt.datetime.now(dt.UTC),
+        receipt="BARE2FRAMEWORK23",  # the same shape as a receipt: what the answer carries, not its cost
     )
 
 

@@ -897,6 +897,8 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
             f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
             f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
         )
+    if not ceiling.rate:
+        sys.exit(f"the framework ceiling answered no 2xx ({ceiling.note}): see bench/bare_app.py")
     log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
 
 
