@@ -12,6 +12,11 @@ const note = document.getElementById("note");
 const roundName = document.getElementById("round-name");
 
 let t = translator(document.documentElement.lang);
+// A second tap this soon after the first is the other half of a double tap, however fast the
+// first vote came back: on a quick network the first answer can arrive between the two taps.
+const DOUBLE_TAP_MS = 500;
+let lastTapAt = -Infinity;
+
 const state = {
   ballot: null,
   event: null,
@@ -95,7 +100,10 @@ function render() {
         dataset: { artistId: String(artist.artistId) },
         "aria-pressed": chosen ? "true" : "false",
         disabled: state.pending,
-        onclick: () => vote(round.number, artist),
+        onclick: (click) => {
+          if (click.detail > 1) return; // the browser counts this click as the second of a double click
+          vote(round.number, artist);
+        },
       },
       element(
         "span",
@@ -117,7 +125,9 @@ function render() {
 }
 
 async function vote(roundNumber, artist) {
-  if (state.pending) return; // the second tap of a double tap
+  const now = performance.now();
+  if (state.pending || now - lastTapAt < DOUBLE_TAP_MS) return; // the second tap of a double tap
+  lastTapAt = now;
   state.pending = true;
   for (const button of list.querySelectorAll("button")) button.disabled = true;
   say("ballot.sending");
