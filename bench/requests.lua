@@ -17,8 +17,9 @@
 -- Threads start at different moments (each first reads the file), and wrk divides every answer by one
 -- duration: each thread notes its first request and its last answer instead, and its rate of 2xx
 -- answers over that span is written out (summed over the threads, the rate of the run).
--- Answers slower than 50 ms are written out too, as `slow <ms since the thread's first request> <latency
--- ms>`, so that a tail can be told apart: spread evenly, or in bursts (and when).
+-- Answers slower than 50 ms are written out too, as `slow <when it was sent: CLOCK_MONOTONIC ms> <latency
+-- ms>`, with each thread's `first_ms` (its first request), so that a tail can be told apart: spread evenly,
+-- or in bursts, and when in the run (one clock for all threads, and the one Python's time.monotonic() reads).
 -- Each request carries `X-Request-ID: <id>`; stagevote echoes it, so the script knows which requests
 -- were never answered when wrk stopped, and writes them (and the counts) to $STAGEVOTE_WRK_OUT.
 
@@ -113,7 +114,7 @@ function response(status, headers, body)
       if at then
          sent_at[rid] = nil
          if last_us - at > 50000 then
-            table.insert(slow, string.format("%d %d", (at - first_us) / 1000, (last_us - at) / 1000))
+            table.insert(slow, string.format("%d %d", at / 1000, (last_us - at) / 1000))
          end
       end
    end
@@ -134,6 +135,7 @@ function done(summary, latency, requests)
          local good = thread:get("created") + thread:get("ok")
          out:write(string.format("rate_milli %d\n", math.floor(good * 1e9 / span_us + 0.5)))
       end
+      out:write(string.format("first_ms %d\n", thread:get("first_us") / 1000))
       for rid, _ in pairs(thread:get("waiting")) do out:write("waiting " .. rid .. "\n") end
       for _, line in ipairs(thread:get("slow")) do out:write("slow " .. line .. "\n") end
    end

@@ -99,11 +99,18 @@ class Run:
     note: str = ""
     answered_2xx: int = 0
     waiting: list[str] = field(default_factory=list)
-    slow: list[tuple[int, int]] = field(default_factory=list)  # (ms into the run, latency ms) of answers > 50 ms
+    slow: list[tuple[int, int]] = field(default_factory=list)  # (ms after the run's first request, latency ms) > 50 ms
     exhausted: int = 0
     errors: int = 0
     cpu_us: float = 0.0  # CPU time of the server's processes per 2xx answer (0: not measured)
     database_cpu_us: float = 0.0  # CPU time of PostgreSQL's processes per 2xx answer (all of them: a quiet machine)
+    machine_busy: float = 0.0  # the share of the machine's CPU time (all cores) not idle during the run
+
+
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine since boot, from /proc/stat (idle and iowait are not busy)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
 
 
 def group_cpu_seconds(group: int) -> float:
@@ -165,12 +172,15 @@ def run_wrk(
     ]
     cpu_before = group_cpu_seconds(server) if server else 0.0
     database_before = named_cpu_seconds("postgres")
+    machine_before = machine_cpu_ticks()
     subprocess.run(command, env={**os.environ, "STAGEVOTE_WRK_OUT": str(out)}, check=True, capture_output=True)
+    machine_after = machine_cpu_ticks()
     cpu = group_cpu_seconds(server) - cpu_before if server else 0.0
     database_cpu = named_cpu_seconds("postgres") - database_before
     totals: dict[str, int] = {}
     waiting: list[str] = []
-    slow: list[tuple[int, int]] = []
+    slow: list[tuple[int, int]] = []  # (when sent, CLOCK_MONOTONIC ms; latency ms)
+    firsts: list[int] = []  # each thread's first request (CLOCK_MONOTONIC ms)
     for line in out.read_text().splitlines():
         key, _, value = line.partition(" ")
         if key == "waiting":
@@ -178,8 +188,12 @@ def run_wrk(
         elif key == "slow":
             at, latency = value.split()
             slow.append((int(at), int(latency)))
+        elif key == "first_ms":
+            firsts.append(int(value))
         else:
             totals[key] = totals.get(key, 0) + int(value)
+    begun = min((f for f in firsts if f > 0), default=0)  # the run's first request, of any thread
+    slow = [(max(0, at - begun), latency) for at, latency in slow]
     seconds_run = totals["duration_us"] / 1e6
     answered_2xx = totals["created"] + totals["ok"]
     return Run(
@@ -195,6 +209,7 @@ def run_wrk(
         note=f"{totals['refused']} non-2xx" if totals["refused"] else "",
         cpu_us=cpu * 1e6 / answered_2xx if server and answered_2xx else 0.0,
         database_cpu_us=database_cpu * 1e6 / answered_2xx if answered_2xx else 0.0,
+        machine_busy=(machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1]),
     )
 
 
@@ -525,7 +540,7 @@ def start_profiles(
     children = listed.stdout
     spies = []
     for pid in children.split():
-        out = tmp / f"profile-{pid}.txt"
+        out = tmp / f"profile-{pid}-{uuid.uuid4().hex[:6]}.txt"
         command = [spy, "record", "--pid", pid, "--format", "raw", "--rate", "250", "--nonblocking"]
         command += ["--duration", str(int(args.seconds)), "--output", str(out)]
         spies.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # noqa: S603
@@ -625,6 +640,22 @@ def percentile(ordered_us: list[int], p: float) -> float:
     return ordered_us[min(len(ordered_us) - 1, int(p / 100 * len(ordered_us)))] / 1000
 
 
+def log_cpu(ceiling: Run, peak: Run, eighty: Run) -> None:
+    """CPU per answer of the server and PostgreSQL, at the peak and at 80% of it, and how busy the machine was."""
+    if peak.cpu_us and ceiling.cpu_us:
+        log(
+            f"  server CPU per answer: stagevote {peak.cpu_us:.0f} µs, bare framework {ceiling.cpu_us:.0f} µs"
+            f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
+            f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
+        )
+    if eighty.cpu_us:
+        log(
+            f"  at 80% of peak: server CPU {eighty.cpu_us:.0f} µs per answer, PostgreSQL"
+            f" {eighty.database_cpu_us:.0f} µs per vote; the machine's CPU busy {eighty.machine_busy:.0%}"
+            f" (at the peak {peak.machine_busy:.0%})"
+        )
+
+
 def table(title: str, runs: list[Run], ceiling: Run) -> None:
     log(f"\n{title}")
     log(f"  {'system':<44} {'votes/s':>9} {'p50':>9} {'p99':>9} {'share of ceiling':>17} {'server CPU/answer':>18}")
@@ -720,6 +751,9 @@ async def main() -> None:
         "--ballots", type=int, default=250_000, help="attendees of each event (one vote each): enough for --seconds"
     )
     parser.add_argument("--no-sms", action="store_true", help="leave out the SMS webhook")
+    parser.add_argument(
+        "--paced-connections", type=int, default=0, help="connections of the 80%% run (default: 4 × --connections)"
+    )
     parser.add_argument(
         "--pool-size", type=int, default=0, help="STAGEVOTE_DB_POOL_SIZE of the server (default: its own)"
     )
@@ -837,8 +871,9 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
 
     # 80% of peak as an arrival rate: bench/requests.lua paces each wrk thread to its share of the target
     # from a monotonic clock, over four times the connections, so that a late answer holds up few others
-    target, many = 0.8 * peak.rate, 4 * args.connections
+    target, many = 0.8 * peak.rate, args.paced_connections or 4 * args.connections
     log(f"-- stagevote at 80% of peak: {target:.0f} votes/s arriving, over {many} connections")
+    eighty_spies = start_profiles(server, tmp, args) if args.profile else []
     eighty = run_wrk(
         "stagevote at 80% of peak",
         public_url,
@@ -848,7 +883,9 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
         seconds=args.seconds,
         rate=target,
         connections=many,
+        server=server.pid,
     )
+    eighty_profile = finish_profiles(eighty_spies, "80% of peak")
     eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, paced to {target:.0f}/s)"
     eighty_check = await integrity(eighty, stage_80, database_url, 1, web_80)
 
@@ -889,14 +926,10 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
         if sms_profile:
             log(sms_profile)
     log(f"  the worker: {alive}; {os.cpu_count()} cores; wrk, PostgreSQL and Redis on the same machine")
-    if profile:
-        log(profile)
-    if peak.cpu_us and ceiling.cpu_us:
-        log(
-            f"  server CPU per answer: stagevote {peak.cpu_us:.0f} µs, bare framework {ceiling.cpu_us:.0f} µs"
-            f" (framework/stagevote {ceiling.cpu_us / peak.cpu_us:.2f}: what a busy machine moves least);"
-            f" PostgreSQL {peak.database_cpu_us:.0f} µs per vote (all its processes)"
-        )
+    for one in (profile, eighty_profile):
+        if one:
+            log(one)
+    log_cpu(ceiling, peak, eighty)
     if not ceiling.rate:
         sys.exit(f"the framework ceiling answered no 2xx ({ceiling.note}): see bench/bare_app.py")
     log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
