@@ -446,9 +446,10 @@ async def analyze(database_url: str) -> None:
         await connection.close()
 
 
-async def batch_sizes(base: str) -> str:
-    """The group commit's batches so far, summed over the server's workers (each answers /metrics from its own
-    registry: asked many times, every worker answers at least once, and the counts no longer move)."""
+async def batch_totals(base: str) -> tuple[float, float, int]:
+    """The group commit's batches and their votes so far, summed over the server's workers, and how many
+    workers answered (each answers /metrics from its own registry: asked many times, every worker answers
+    at least once, and the counts no longer move)."""
     seen: dict[tuple[float, float], None] = {}
     pattern = re.compile(r"^stagevote_vote_batch_size_(count|sum) ([0-9.e+]+)$", re.MULTILINE)
     fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection each time: any worker may take it
@@ -457,9 +458,14 @@ async def batch_sizes(base: str) -> str:
             found = dict(pattern.findall((await client.get("/metrics")).text))
             if "count" in found:
                 seen[(float(found["count"]), float(found["sum"]))] = None
-    batches, votes = sum(c for c, _ in seen), sum(v for _, v in seen)
+    return sum(c for c, _ in seen), sum(v for _, v in seen), len(seen)
+
+
+def batches_line(after: tuple[float, float, int], before: tuple[float, float, int] = (0.0, 0.0, 0)) -> str:
+    """The batches between two readings of `batch_totals`."""
+    batches, votes = after[0] - before[0], after[1] - before[1]
     mean = votes / batches if batches else 0.0
-    return f"group commit: {batches:.0f} batches of {mean:.1f} votes on average ({len(seen)} workers answered)"
+    return f"{batches:.0f} batches of {mean:.1f} votes on average ({after[2]} workers answered)"
 
 
 def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: Path) -> Run:
@@ -866,13 +872,14 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
         server=server.pid,
     )
     profile = finish_profiles(spies)
-    batches = await batch_sizes(public_url)
+    batches = await batch_totals(public_url)
     peak_check = await integrity(peak, stage, database_url, 1, web_peak)
 
     # 80% of peak as an arrival rate: bench/requests.lua paces each wrk thread to its share of the target
     # from a monotonic clock, over four times the connections, so that a late answer holds up few others
     target, many = 0.8 * peak.rate, args.paced_connections or 4 * args.connections
     log(f"-- stagevote at 80% of peak: {target:.0f} votes/s arriving, over {many} connections")
+    before_80 = await batch_totals(public_url)
     eighty_spies = start_profiles(server, tmp, args) if args.profile else []
     eighty = run_wrk(
         "stagevote at 80% of peak",
@@ -887,6 +894,7 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     )
     eighty_profile = finish_profiles(eighty_spies, "80% of peak")
     eighty.note = f"{eighty.rate / peak.rate:.2f} of peak ({many} connections, paced to {target:.0f}/s)"
+    batches_80 = await batch_totals(public_url)
     eighty_check = await integrity(eighty, stage_80, database_url, 1, web_80)
 
     sms_run = sms_check = None
@@ -911,7 +919,7 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
     log(f"web votes, POST /events/{{id}}/vote: {load}")
     table("web vote", [ceiling, database, peak, eighty], ceiling)
     log(f"  integrity, peak: {peak_check}")
-    log(f"  {batches} (peak run)")
+    log(f"  group commit: peak run {batches_line(batches)}; 80% run {batches_line(batches_80, before_80)}")
     log(f"  integrity, 80% of peak: {eighty_check}")
     log(f"  80% of peak, the tail: {tail_timeline(eighty)}")
     for run in (peak, eighty):
