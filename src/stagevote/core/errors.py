@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
@@ -181,6 +182,9 @@ def _log_unexpected(exc: BaseException, *, method: str, path: str) -> None:
 class UnhandledErrorMiddleware:
     """Answer an exception no handler took with a 500 problem, from inside the app's own middleware.
 
+    A client that hangs up while its request is read (`ClientDisconnect`, from a body or form read) is no
+    bug: it is logged at info level and answered with nothing, and the metrics count it as 499.
+
     Starlette sends the answer to an unhandled exception from its outermost middleware, outside
     every middleware the app adds: that answer would lack `X-Request-ID`, the log line its
     request id, and the metrics would not see it. This middleware sits innermost instead.
@@ -203,6 +207,10 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:  # the client hung up before its request was read: nobody to answer, no bug
+            log.info("client_disconnected", path=scope["path"], method=scope["method"])
+            if response_started:
+                raise
         except Exception as exc:
             _log_unexpected(exc, method=scope["method"], path=scope["path"])
             if response_started:  # too late for a problem answer: let the server drop the connection

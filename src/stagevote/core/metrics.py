@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Any token is a valid HTTP method: label the standard ones, lump the rest, so callers cannot mint series.
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before it was answered
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
@@ -73,7 +74,7 @@ class HttpMetricsMiddleware:
         method = scope["method"] if scope["method"] in _METHODS else "other"
         # what routing needs, as it is now: a mount rewrites root_path on its way in
         request = {k: scope[k] for k in ("type", "path", "root_path", "method", "headers", "app") if k in scope}
-        status = 500
+        status = 0
 
         async def record_status(message: Message) -> None:
             nonlocal status
@@ -83,7 +84,11 @@ class HttpMetricsMiddleware:
 
         try:
             await self.app(scope, receive, record_status)
+        except BaseException:
+            status = status or 500  # raised before any answer: the server answers 500
+            raise
         finally:
+            status = status or CLIENT_CLOSED_REQUEST  # returned without an answer: the client hung up
             route = self._templates.of(scope.get("route"), request)
             self._latency(method, route).observe(time.perf_counter() - started)
             self._requests(method, route, status).inc()
