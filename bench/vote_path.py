@@ -472,9 +472,8 @@ def run_pgbench(args: argparse.Namespace, database_url: str, stage: Stage, tmp: 
     script = tmp / "vote.sql"
     script.write_text(
         "\\set a :first + :client_id\n"
-        "INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at, receipt)\n"
-        "SELECT :a, :event, :artist, :round, n.slot, 'pgbench-' || :client_id || '-' || n.slot, 'web', now(),\n"
-        "       upper(substr(md5(random()::text), 1, 16))\n"
+        "INSERT INTO votes (attendee_id, event_id, artist_id, round, slot, token, channel, created_at)\n"
+        "SELECT :a, :event, :artist, :round, n.slot, 'pgbench-' || :client_id || '-' || n.slot, 'web', now()\n"
         "FROM (SELECT coalesce(max(slot), 0) + 1 AS slot FROM votes\n"
         "      WHERE attendee_id = :a AND event_id = :event AND round = :round) n\n"
         "WHERE n.slot <= 1000000000\n"
