@@ -61,7 +61,8 @@ class Runtime:
         # increment fails and is repaired later), and the auth paths answer 503 (core/errors.py)
         reply, connect = settings.redis_timeout_seconds, settings.redis_connect_timeout_seconds
         redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
-        # and no retry: a command is sent once (a retried tally increment would count twice; core/tally.py)
+        # and no retry: a command is sent once (a retried tally increment would count twice; core/tally.py,
+        # tests/core/test_tally_sent_once.py)
         no_retry = Retry(NoBackoff(), 0)
         redis = (
             Redis.from_url(redis_url, socket_timeout=reply, socket_connect_timeout=connect, retry=no_retry)
