@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import timeit
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -52,6 +53,7 @@ from twilio.request_validator import RequestValidator
 
 from stagevote.core.security import encode_jwt
 from stagevote.migrations import upgrade
+from stagevote.voting.receipts import receipt_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("STAGEVOTE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -661,6 +663,29 @@ def log_cpu(ceiling: Run, peak: Run, eighty: Run) -> None:
         )
 
 
+def receipt_cost_line(peak: Run) -> str:
+    """What a vote's receipt costs (issue 16: at most 5% of the throughput): `receipt_for` timed in this
+    process, beside the server's CPU per answer at the peak. The vote path writes nothing for a receipt
+    (derived from the row and its id, never stored), so this call is its share of the path."""
+    cast_at = dt.datetime.now(dt.UTC)
+
+    def one() -> str:
+        return receipt_for(
+            "bench secret key, as long as a real one",
+            vote_id=123_456,
+            event_id=12,
+            round_number=1,
+            attendee_id=99_999,
+            artist_id=7,
+            token=str(uuid.UUID(int=1)),
+            created_at=cast_at,
+        )
+
+    micros = min(timeit.repeat(one, number=20_000, repeat=5)) / 20_000 * 1e6
+    share = f": {micros / peak.cpu_us:.1%} of the server's {peak.cpu_us:.0f} µs per answer" if peak.cpu_us else ""
+    return f"  receipts: {micros:.1f} µs of CPU per vote (receipt_for, timed in the bench process){share}"
+
+
 def table(title: str, runs: list[Run], ceiling: Run) -> None:
     log(f"\n{title}")
     log(f"  {'system':<44} {'votes/s':>9} {'p50':>9} {'p99':>9} {'share of ceiling':>17} {'server CPU/answer':>18}")
@@ -937,6 +962,7 @@ async def measure(args: argparse.Namespace, sut: System) -> None:  # noqa: PLR09
         if one:
             log(one)
     log_cpu(ceiling, peak, eighty)
+    log(receipt_cost_line(peak))
     if not ceiling.rate:
         sys.exit(f"the framework ceiling answered no 2xx ({ceiling.note}): see bench/bare_app.py")
     log(f"vote/framework ratio: {peak.rate / ceiling.rate:.2f}")
