@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SAWarning
 
 from stagevote.artists.models import Artist
 from stagevote.attendees.models import Attendee
@@ -16,7 +17,7 @@ from stagevote.auth.models import User
 from stagevote.core.db import unit_of_work
 from stagevote.core.runtime import Runtime
 from stagevote.events.models import Event, Round
-from stagevote.migrations import alembic_config
+from stagevote.migrations import alembic_config, upgrade
 from stagevote.voting.models import Vote
 
 SEED_COLUMNS = {
@@ -116,3 +117,10 @@ async def test_one_vote_per_slot_and_unique_tokens(runtime: Runtime) -> None:
 
 async def test_users_role_is_checked(runtime: Runtime) -> None:
     assert await _violates(runtime, User(email="x@example.com", password_hash="h", role="emperor"))
+
+
+async def test_a_fresh_sqlite_database_migrates_without_a_warning(tmp_path: Path) -> None:
+    """`make run`'s first migrate prints that the database is up to date, and no SQLAlchemy warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SAWarning)
+        await upgrade(f"sqlite:///{tmp_path / 'fresh.db'}")

@@ -18,6 +18,7 @@ from httpx import ASGITransport, AsyncClient
 from stagevote.app import create_app
 from stagevote.config import Settings
 from stagevote.core.logging import configure_logging, new_request_id
+from stagevote.core.queue import TaskQueue
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -137,3 +138,35 @@ def test_generated_request_ids_are_unique_and_a_forked_process_draws_its_own() -
     os.close(reader)
     # a child that kept the parent's random part would repeat the parent's next ids (same count, same part)
     assert from_child[:20] != new_request_id()[:20]
+
+
+async def test_a_task_run_says_nothing_at_info_but_a_failing_task_is_still_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The outbox drain runs every second: taskiq's "Executing task" line each time was noise in every log."""
+    configure_logging(log_format="json", level="INFO")
+    queue = TaskQueue("memory://", queue_name="quiet")
+
+    async def fine() -> None:
+        return None
+
+    async def broken() -> None:
+        raise RuntimeError("the provider is down")
+
+    queue.register("fine", fine)
+    queue.register("broken", broken)
+    await queue.start()
+    try:
+        capsys.readouterr()
+        await queue.enqueue("fine")
+        await queue.enqueue("broken")
+        await queue.broker.wait_all()  # type: ignore[attr-defined]
+    finally:
+        await queue.stop()
+    lines = json_lines(capsys.readouterr().err)
+    assert [line for line in lines if "Executing task" in line["event"]] == []
+    assert any("the provider is down" in line.get("exception", "") for line in lines)  # a failure still is
+
+    configure_logging(log_format="json", level="DEBUG")  # asked for everything, it says everything
+    assert logging.getLogger("taskiq.receiver.receiver").isEnabledFor(logging.INFO)
+    configure_logging(log_format="json", level="INFO")

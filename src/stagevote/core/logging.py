@@ -66,6 +66,11 @@ def configure_logging(*, log_format: str, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # taskiq's receiver says "Executing task …" at info for every task: the outbox drain runs every second,
+    # so that was a line a second in `make run` and in every worker's log. Its warnings and errors stay;
+    # at debug level it says everything again.
+    receiver = logging.getLogger("taskiq.receiver.receiver")
+    receiver.setLevel(logging.WARNING if root.level >= logging.INFO else logging.NOTSET)
 
 
 # A new request id: this process's random 80 bits, then a count (32 hex digits, as a uuid4's hex). Unique
