@@ -20,9 +20,11 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/stagevote migrate
 
-# `make run HOST=0.0.0.0 PORT=9000 WORKERS=2`; unset, STAGEVOTE_HOST / STAGEVOTE_PORT / STAGEVOTE_WORKERS apply
+# `make run HOST=0.0.0.0 PORT=9000 WORKERS=2` (and `make demo`); unset, STAGEVOTE_HOST / STAGEVOTE_PORT /
+# STAGEVOTE_WORKERS apply. As settings, so that the demo's printed pages and the links in messages point there too.
+SERVE_ENV = $(if $(HOST),STAGEVOTE_HOST=$(HOST)) $(if $(PORT),STAGEVOTE_PORT=$(PORT)) $(if $(WORKERS),STAGEVOTE_WORKERS=$(WORKERS))
 run: migrate
-	$(BIN)/stagevote serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(WORKERS),--workers $(WORKERS))
+	$(SERVE_ENV) $(BIN)/stagevote serve
 
 test: install lint chromium test-sqlite test-postgresql
 
@@ -61,8 +63,8 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
 
 demo: migrate
-	$(BIN)/stagevote demo
-	$(BIN)/stagevote serve
+	$(SERVE_ENV) $(BIN)/stagevote demo
+	$(SERVE_ENV) $(BIN)/stagevote serve
 
 # The browser tests (tests/e2e) drive Debian's chromium; a fresh machine gets it here. Without it they skip.
 chromium:

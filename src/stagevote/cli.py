@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import click
@@ -15,7 +16,7 @@ from stagevote import __version__
 from stagevote.auth import service as auth_service
 from stagevote.auth.models import Role
 from stagevote.auth.schemas import SignupRequest
-from stagevote.config import ConfigurationError, Settings
+from stagevote.config import ConfigurationError, Settings, served_url
 from stagevote.core.db import create_engine, create_sessionmaker, show_setting, unit_of_work
 from stagevote.core.errors import ProblemError
 from stagevote.core.logging import configure_logging
@@ -62,6 +63,11 @@ def main() -> None:
 )
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API."""
+    # the app in each worker reads its settings from the environment: what the command line says wins there
+    # too (an unset PUBLIC_URL is where this server listens: links in messages, the demo's pages)
+    for name, value in (("STAGEVOTE_HOST", host), ("STAGEVOTE_PORT", port)):
+        if value is not None:
+            os.environ[name] = str(value)
     settings = _settings()
     workers = workers if workers is not None else settings.workers
     if workers > 1 and not settings.redis_url:
@@ -187,8 +193,7 @@ def _print_welcome(settings: Settings, host: str, port: int) -> None:
 
     Plain lines for a person at a terminal; with `LOG_FORMAT=json`, one JSON log line like every other.
     """
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (naming it, not binding it)
-    base = f"http://{shown_host}:{port}" if ":" not in shown_host else f"http://[{shown_host}]:{port}"
+    base = served_url(host, port)
     try:
         empty = asyncio.run(web_demo.has_no_event(settings))
     except _DATABASE_ERRORS:

@@ -103,6 +103,12 @@ def _networks(value: object) -> object:
     return networks
 
 
+def served_url(host: str, port: int) -> str:
+    """The address of a server listening on `host`:`port`, as a browser on this machine opens it."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  (naming it, not binding it)
+    return f"http://{shown}:{port}" if ":" not in shown else f"http://[{shown}]:{port}"
+
+
 class Settings(BaseSettings):
     """Configuration of one stagevote process."""
 
@@ -118,7 +124,7 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="stagevote:", description="every Redis key and channel starts with it")
     broker_url: ConnectionURL = ConnectionURL("memory://")
     secret_key: SecretStr | None = None
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # unset: where `serve` listens (HOST, PORT), as `served_url` writes it
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -234,7 +240,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_trailing_slash(self) -> Settings:
-        self.public_url = self.public_url.rstrip("/")
+        self.public_url = self.public_url.rstrip("/") or served_url(self.host, self.port)
         self.twilio_api_url = self.twilio_api_url.rstrip("/")
         self.sendgrid_api_url = self.sendgrid_api_url.rstrip("/")
         return self

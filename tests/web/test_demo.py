@@ -113,3 +113,33 @@ def test_serve_names_the_console_and_on_an_empty_database_the_demo(
     capsys.readouterr()
     _print_welcome(demo_settings, "127.0.0.1", 8123)
     assert "make demo" not in capsys.readouterr().out  # there is an event now
+
+
+def test_the_demo_on_another_port_prints_pages_on_that_port(
+    demo_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo PORT=8766` (STAGEVOTE_PORT, no PUBLIC_URL): the printed pages are where `serve` will listen."""
+    monkeypatch.delenv("STAGEVOTE_PUBLIC_URL")
+    monkeypatch.setenv("STAGEVOTE_PORT", "8766")
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"screen\s+http://127\.0\.0\.1:8766/e/\d+", result.output), result.output
+    assert re.search(r"ballot\s+http://127\.0\.0\.1:8766/b/\S+", result.output), result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "public_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"STAGEVOTE_PORT": "9000", "STAGEVOTE_HOST": "0.0.0.0"}, "http://127.0.0.1:9000"),  # noqa: S104
+        ({"STAGEVOTE_PORT": "9000", "STAGEVOTE_HOST": "::1"}, "http://[::1]:9000"),
+        ({"STAGEVOTE_PORT": "9000", "STAGEVOTE_PUBLIC_URL": "https://vote.example.com/"}, "https://vote.example.com"),
+    ],
+)
+def test_public_url_unset_is_where_the_server_listens(
+    demo_settings: Settings, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], public_url: str
+) -> None:
+    monkeypatch.delenv("STAGEVOTE_PUBLIC_URL")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().public_url == public_url
