@@ -84,12 +84,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         warning = asyncio.run(_connection_budget(settings, workers))
         if warning:
             click.echo(f"warning: {warning}", err=True)
-    _print_welcome(settings, host if host is not None else settings.host, port if port is not None else settings.port)
+    _print_welcome(settings, settings.host, settings.port)
     uvicorn.run(
         "stagevote.app:create_server_app",
         factory=True,
-        host=host if host is not None else settings.host,
-        port=port if port is not None else settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=workers,
         proxy_headers=False,  # X-Forwarded-For is read by the app, from STAGEVOTE_TRUSTED_PROXIES only
         log_config=None,

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Any token is a valid HTTP method: label the standard ones, lump the rest, so callers cannot mint series.
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up before it was answered
+# Any token is a valid HTTP method: label the standard ones, lump the rest, so callers cannot mint series.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
